@@ -1,0 +1,3 @@
+"""driftline: streaming model monitoring on Kafka."""
+
+__version__ = "0.1.0"

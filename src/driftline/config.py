@@ -1,0 +1,205 @@
+"""Typed configuration: one YAML file, validated at start.
+
+The file is decoded into frozen ``msgspec`` structs. Unknown keys, wrong types and
+out-of-range values are errors whose message names the file, the dotted key and
+what was expected, e.g.::
+
+    driftline.yaml: kafka.session_timeout_seconds: expected a number >= 1, got 0.5
+
+Secrets never appear in the file itself: a secret is ``{env: NAME}`` or
+``{file: PATH}`` and is read when it is needed (``Secret.reveal``). Its repr is
+redacted so that it cannot leak into logs by accident.
+
+>>> cfg = Config.from_mapping({"kafka": {"bootstrap_servers": "127.0.0.1:9092"}})
+>>> cfg.kafka.topic_prefix, cfg.kafka.servers
+('driftline', ['127.0.0.1:9092'])
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from driftline.error import ConfigError
+
+ENV_CONFIG = "DRIFTLINE_CONFIG"
+
+_Positive = Annotated[float, msgspec.Meta(gt=0)]
+_PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+_Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+_TopicPrefix = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,200}$")]
+
+
+class Secret(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A reference to a secret: exactly one of an environment variable or a file."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret is {env: NAME} or {file: PATH}, exactly one of them")
+
+    def reveal(self) -> str:
+        """Read the secret now; raises ConfigError naming the source (never the value)."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"secret: environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            return Path(self.file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"secret: cannot read file {self.file}: {exc.strerror}") from exc
+
+    def __repr__(self) -> str:
+        source = f"env={self.env}" if self.env is not None else f"file={self.file}"
+        return f"Secret({source})"
+
+
+class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How to reach Kafka and which consumer group to join."""
+
+    bootstrap_servers: str | list[str] = "127.0.0.1:9092"
+    topic_prefix: _TopicPrefix = "driftline"
+    group_id: str = "driftline"
+    client_id: str = "driftline"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: Secret | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    partitions: _PositiveInt = 8
+    replication_factor: _PositiveInt = 1
+    # faust's defaults (60 s session) make a worker wait ~30 s to join its group; see DESIGN.md §6.
+    session_timeout_seconds: Annotated[float, msgspec.Meta(ge=1)] = 6.0
+    heartbeat_interval_seconds: _Positive = 0.5
+
+    def __post_init__(self) -> None:
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None:
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                    "sasl_username and sasl_password"
+                )
+        if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
+            raise ValueError("heartbeat_interval_seconds must be at most a third of session_timeout_seconds")
+
+    @property
+    def servers(self) -> list[str]:
+        if isinstance(self.bootstrap_servers, str):
+            return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+        return list(self.bootstrap_servers)
+
+
+class WorkerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How the worker batches Kafka messages before handing them to the monitors."""
+
+    # Messages are taken from the stream in micro-batches of at most this many messages ...
+    batch_max_messages: _PositiveInt = 500
+    # ... or whatever arrived within this many seconds, whichever comes first.
+    batch_max_wait_seconds: _Positive = 0.05
+
+
+class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where /metrics is served."""
+
+    host: str = "127.0.0.1"
+    port: _Port = 9464
+
+
+class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Input limits, enforced before and during decoding."""
+
+    max_message_bytes: _PositiveInt = 1024 * 1024
+    max_features: _PositiveInt = 1000
+    max_batch_events: _PositiveInt = 10_000
+    # Events stamped further in the future than this (relative to the worker's clock) are dead-lettered.
+    max_future_seconds: _Positive = 3600.0
+
+
+class MonitoringConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bounds on what is monitored, which bound the metrics' label cardinality too."""
+
+    max_models: _PositiveInt = 1000
+    max_features_per_model: _PositiveInt = 200
+    max_categories: _PositiveInt = 50
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The whole configuration of a driftline worker."""
+
+    kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
+    worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+
+    @classmethod
+    def from_mapping(cls, data: Any, source: str = "<config>") -> Config:
+        """Validate an already-parsed mapping; errors name ``source`` and the dotted key."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        try:
+            return msgspec.convert(data, cls, strict=True)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Config:
+        """Load the YAML file at ``path`` (default: $DRIFTLINE_CONFIG, else built-in defaults)."""
+        if path is None:
+            path = os.environ.get(ENV_CONFIG)
+            if not path:
+                return cls()
+        return cls.from_mapping(read_yaml(path), source=str(path))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """Parse a YAML file; errors name the file, and the line where the parser stopped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from exc
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
+
+
+def describe_validation_error(exc: msgspec.ValidationError) -> str:
+    """Turn msgspec's ``Expected `int`, got `str` - at `$.a.b``` into ``a.b: expected int, got str``."""
+    match = _AT.match(str(exc))
+    assert match is not None  # the pattern matches any string
+    message, path = match["msg"], (match["path"] or "")
+    key = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    field = _FIELD.search(message)
+    if message.startswith("Object contains unknown field") and field:
+        return f"{_join(key, field['name'])}: unknown key"
+    if message.startswith("Object missing required field") and field:
+        return f"{_join(key, field['name'])}: required key is missing"
+    message = message.replace("`", "")
+    message = message[:1].lower() + message[1:]
+    return f"{key or '(top level)'}: {message}"
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name

@@ -1,0 +1,135 @@
+"""The hot path: a micro-batch of Kafka messages in, monitors updated, bad input dead-lettered.
+
+The faust agents (:mod:`driftline.events.agent`) stay thin: they take messages from
+the stream in micro-batches and hand them here. Nothing here knows faust, so the
+same path runs under benchmarks and tests.
+
+For each micro-batch:
+
+1. decode every message (one event or an envelope) with the topic's decoder;
+2. write every rejection to the dead-letter topic, with its reason, and count it;
+3. group the valid events into one column batch per model version;
+4. update that version's monitor from the batch (or dead-letter the batch if a new
+   model would exceed ``monitoring.max_models``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from typing import Callable, Protocol, Sequence
+
+import msgspec
+
+from driftline.config import Config
+from driftline.events.batch import group_events
+from driftline.events.decoder import EventDecoder, Reason, Rejection
+from driftline.events.schema import EventKind
+from driftline.metrics.instrument import WorkerInstruments
+from driftline.monitor import ModelLimitError, MonitorRegistry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class InputRecord(Protocol):
+    """What the processor needs of a consumed Kafka message (faust's ``Message`` has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class DeadLetterSink(Protocol):
+    """Where dead letters go: the ``<prefix>.deadletter`` topic, keyed by the original key."""
+
+    async def send(self, key: bytes | None, value: bytes) -> None: ...
+
+
+class DeadLetter(msgspec.Struct, omit_defaults=True):
+    """A dead-letter record of the contract, plus ``detail`` (for people) and ``index`` (in an envelope)."""
+
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    raw: str  # base64 of the rejected bytes
+    detail: str = ""
+    index: int | None = None
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class EventProcessor:
+    """Decodes micro-batches of messages of the three input topics and updates the monitors."""
+
+    def __init__(
+        self,
+        config: Config,
+        monitors: MonitorRegistry,
+        dead_letters: DeadLetterSink,
+        instruments: WorkerInstruments,
+        clock: Clock = time.time,
+    ) -> None:
+        self.monitors = monitors
+        self.dead_letters = dead_letters
+        self.instruments = instruments
+        self.clock = clock
+        self._decoders = {kind: EventDecoder(kind, config.limits) for kind in EventKind}
+        self.rejected = 0  # inputs dead-lettered so far, for status lines
+        self._invalid = {reason: instruments.invalid.labels(reason.value) for reason in Reason}
+
+    async def process(self, kind: EventKind, records: Sequence[InputRecord]) -> int:
+        """Process one micro-batch of messages of one input topic; returns the valid events applied."""
+        started = time.perf_counter()
+        now = self.clock()
+        decoder = self._decoders[kind]
+        events: list = []
+        ts: list[float] = []
+        origin: list[InputRecord] = []  # the record each valid event came from, for dead-lettering later
+        for record in records:
+            decoded = decoder.decode(record.value, now)
+            if decoded.events:
+                events.extend(decoded.events)
+                ts.extend(decoded.ts)
+                origin.extend([record] * len(decoded.events))
+            for rejection in decoded.rejected:
+                await self._dead_letter(record, rejection)
+        applied = 0
+        if events:
+            for batch in group_events(kind, events, ts):
+                try:
+                    if kind is EventKind.LABEL:
+                        self.monitors.record_labels(batch)
+                    else:
+                        self.monitors.get(batch.model_id, batch.model_version).update(batch, now)
+                    applied += batch.size
+                except ModelLimitError as exc:
+                    source = {id(event): record for event, record in zip(events, origin)}
+                    for event in batch.events:
+                        rejection = Rejection(Reason.MODEL_LIMIT, str(exc), msgspec.json.encode(event))
+                        await self._dead_letter(source[id(event)], rejection)
+        self.instruments.batch_seconds.observe(time.perf_counter() - started)
+        self.instruments.batch_events.observe(applied)
+        return applied
+
+    async def _dead_letter(self, record: InputRecord, rejection: Rejection) -> None:
+        self._invalid[rejection.reason].inc()
+        self.rejected += 1
+        letter = DeadLetter(
+            reason=rejection.reason.value,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            raw=base64.b64encode(rejection.raw).decode("ascii"),
+            detail=rejection.detail,
+            index=rejection.index,
+        )
+        await self.dead_letters.send(record.key, _encode(letter))
+        self.instruments.deadletter.labels(record.topic).inc()
+        log.debug("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, rejection.detail)

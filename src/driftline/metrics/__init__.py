@@ -1,0 +1,1 @@
+"""Prometheus metrics: names, the collector that reads monitors at scrape time, the HTTP server."""

@@ -1,0 +1,89 @@
+"""The collector that reads the monitors at scrape time.
+
+Monitors hold the numbers; this collector turns them into metric families when
+Prometheus scrapes. Nothing is copied into gauges on the hot path, and a
+restored monitor (from a checkpoint) exports its restored values at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from driftline.estimators.summary import NumericSummary
+from driftline.events.batch import LABEL_VERSION
+from driftline.events.schema import EventKind
+from driftline.metrics import name
+from driftline.monitor import Monitor, MonitorRegistry
+
+_MODEL = ["model_id", "model_version"]
+_FEATURE = ["model_id", "model_version", "feature"]
+
+
+class MonitorCollector(Collector):
+    """Exports every monitor of a :class:`MonitorRegistry`."""
+
+    def __init__(self, monitors: MonitorRegistry) -> None:
+        self.monitors = monitors
+
+    def collect(self) -> Iterator[Metric]:
+        monitors = list(self.monitors)
+        events = CounterMetricFamily(name.EVENTS, "Valid events processed, by model version and kind.",
+                                     labels=[*_MODEL, "kind"])
+        last_ts = GaugeMetricFamily(name.LAST_EVENT_TIMESTAMP_SECONDS,
+                                    "Event time of the newest event seen, in epoch seconds.", labels=_MODEL)
+        untracked = CounterMetricFamily(name.FEATURES_UNTRACKED,
+                                        "Feature values not tracked because the model has more than "
+                                        "monitoring.max_features_per_model features.", labels=_MODEL)
+        missing = GaugeMetricFamily(name.FEATURE_MISSING_RATIO,
+                                    "Share of events in which the feature was missing (null, absent, non-finite).",
+                                    labels=_FEATURE)
+        mean = GaugeMetricFamily(name.FEATURE_MEAN, "Mean of a numeric feature.", labels=_FEATURE)
+        stddev = GaugeMetricFamily(name.FEATURE_STDDEV, "Standard deviation of a numeric feature.", labels=_FEATURE)
+        for monitor in monitors:
+            key = [monitor.model_id, monitor.model_version]
+            for kind in (EventKind.PREDICTION, EventKind.FEATURE):
+                events.add_metric([*key, kind.value], monitor.events[kind])
+            if not math.isnan(monitor.last_event_ts):
+                last_ts.add_metric(key, monitor.last_event_ts)
+            untracked.add_metric(key, monitor.untracked_values)
+            for feature, count, n_missing in monitor.feature_missing():
+                missing.add_metric([*key, feature], n_missing / count if count else 0.0)
+            for feature_name, feature in list(monitor.features.items()):
+                summary = feature.summary
+                if isinstance(summary, NumericSummary) and summary.count > summary.missing:
+                    mean.add_metric([*key, feature_name], summary.mean)
+                    if summary.count - summary.missing > 1:
+                        stddev.add_metric([*key, feature_name], summary.std)
+        for model_id, count in list(self.monitors.labels.items()):
+            events.add_metric([model_id, LABEL_VERSION, EventKind.LABEL.value], count)
+        yield events
+        yield last_ts
+        yield untracked
+        yield missing
+        yield mean
+        yield stddev
+        yield self._lag(monitors)
+        models = GaugeMetricFamily(name.MODELS_MONITORED, "Model versions monitored by this worker.")
+        models.add_metric([], len(monitors))
+        yield models
+
+    @staticmethod
+    def _lag(monitors: list[Monitor]) -> Metric:
+        """Per model, the lag of its most recently updated version."""
+        newest: dict[str, Monitor] = {}
+        for monitor in monitors:
+            if math.isnan(monitor.lag_seconds):
+                continue
+            seen = newest.get(monitor.model_id)
+            if seen is None or monitor.updated_at > seen.updated_at:
+                newest[monitor.model_id] = monitor
+        lag = GaugeMetricFamily(name.EVENT_LAG_SECONDS,
+                                "Processing time minus event time of the newest event in the last batch.",
+                                labels=["model_id"])
+        for model_id, monitor in newest.items():
+            lag.add_metric([model_id], monitor.lag_seconds)
+        return lag

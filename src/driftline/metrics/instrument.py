@@ -1,0 +1,35 @@
+"""The worker's own instruments (not per monitor): invalid input, dead letters, batch timings."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from driftline.events.decoder import Reason
+from driftline.metrics import name
+
+# Batches take from tens of microseconds (one small envelope) to a second (a backlog).
+BATCH_SECONDS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_EVENTS_BUCKETS = (1, 10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 100_000)
+
+
+class WorkerInstruments:
+    """Counters and histograms updated by the event processor, on an injected registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.invalid = Counter(
+            name.EVENTS_INVALID, "Events (or messages) that failed validation, by machine-readable reason.",
+            ["reason"], registry=registry,
+        )
+        for reason in Reason:  # every reason exported from the start, so rate() has a series to work on
+            self.invalid.labels(reason.value)
+        self.deadletter = Counter(
+            name.DEADLETTER_WRITTEN, "Records written to the dead-letter topic, by source topic.",
+            ["topic"], registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            name.BATCH_SECONDS, "Time to decode and apply one micro-batch of messages.",
+            buckets=BATCH_SECONDS_BUCKETS, registry=registry,
+        )
+        self.batch_events = Histogram(
+            name.BATCH_EVENTS, "Valid events per micro-batch.", buckets=BATCH_EVENTS_BUCKETS, registry=registry,
+        )

@@ -1,0 +1,20 @@
+"""Metric names of the contract (DESIGN.md §2); docs/metrics.md describes each one.
+
+Base units only (seconds, ratios 0..1); counters end in ``_total``; labels carry no
+free text, and their cardinality is bounded by ``monitoring.*`` limits.
+"""
+
+PREFIX = "driftline_"
+
+EVENTS = "driftline_events"  # counter: driftline_events_total{model_id,model_version,kind}
+EVENTS_INVALID = "driftline_events_invalid"  # counter: driftline_events_invalid_total{reason}
+EVENT_LAG_SECONDS = "driftline_event_lag_seconds"  # gauge {model_id}
+LAST_EVENT_TIMESTAMP_SECONDS = "driftline_last_event_timestamp_seconds"  # gauge {model_id,model_version}
+BATCH_SECONDS = "driftline_batch_seconds"  # histogram
+BATCH_EVENTS = "driftline_batch_events"  # histogram
+MODELS_MONITORED = "driftline_models_monitored"  # gauge
+FEATURE_MISSING_RATIO = "driftline_feature_missing_ratio"  # gauge {model_id,model_version,feature}
+FEATURE_MEAN = "driftline_feature_mean"  # gauge {model_id,model_version,feature}
+FEATURE_STDDEV = "driftline_feature_stddev"  # gauge {model_id,model_version,feature}
+FEATURES_UNTRACKED = "driftline_features_untracked_values"  # counter {model_id,model_version}
+DEADLETTER_WRITTEN = "driftline_deadletter_written"  # counter {topic}

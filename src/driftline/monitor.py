@@ -1,0 +1,159 @@
+"""One model version's set of estimators, and the registry of all of them on a worker.
+
+A :class:`Monitor` is updated from column batches (:class:`~driftline.events.batch.ModelBatch`)
+and read by the metrics collector at scrape time. It holds no Kafka, clock or metric
+objects of its own: the caller passes ``now`` and reads values, so it can be
+snapshotted and restored (see :meth:`Monitor.to_state`).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from driftline.config import MonitoringConfig
+from driftline.estimators.summary import CategoricalSummary, NumericSummary
+from driftline.events.batch import ModelBatch
+from driftline.events.schema import EventKind
+
+log = logging.getLogger(__name__)
+
+
+class FeatureKind(str, enum.Enum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+@dataclass(slots=True)
+class FeatureMonitor:
+    """The estimators of one feature."""
+
+    kind: FeatureKind
+    summary: NumericSummary | CategoricalSummary
+
+    def update(self, values: list[Any]) -> None:
+        if self.kind is FeatureKind.NUMERIC:
+            self.summary.update_batch(numeric_column(values))
+        else:
+            self.summary.update_batch(np.array(values, dtype=object))
+
+
+class Monitor:
+    """Everything driftline tracks for one (model_id, model_version)."""
+
+    def __init__(self, model_id: str, model_version: str, config: MonitoringConfig) -> None:
+        self.model_id = model_id
+        self.model_version = model_version
+        self.config = config
+        self.events: dict[EventKind, int] = {kind: 0 for kind in EventKind}
+        self.last_event_ts = math.nan  # newest event time seen (epoch seconds)
+        self.lag_seconds = math.nan  # processing time minus the newest event time of the last batch
+        self.updated_at = math.nan  # processing time of the last batch
+        self.features: dict[str, FeatureMonitor] = {}
+        self.untracked_values = 0  # values of features beyond max_features_per_model
+        self._untyped_missing: dict[str, int] = {}  # features seen only as missing so far
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.model_id, self.model_version)
+
+    def update(self, batch: ModelBatch, now: float) -> None:
+        """Update every estimator from one column batch; ``now`` is the processing time."""
+        self.events[batch.kind] += batch.size
+        newest = float(batch.ts.max())
+        if not newest <= self.last_event_ts:  # also when last_event_ts is NaN
+            self.last_event_ts = newest
+        self.lag_seconds = now - newest
+        self.updated_at = now
+        for name, values in batch.columns.items():
+            feature = self.features.get(name)
+            if feature is None:
+                feature = self._add_feature(name, values)
+                if feature is None:
+                    continue
+            feature.update(values)
+
+    def _add_feature(self, name: str, values: list[Any]) -> FeatureMonitor | None:
+        known = len(self.features) + len(self._untyped_missing) - (name in self._untyped_missing)
+        if known >= self.config.max_features_per_model:
+            if self.untracked_values == 0:
+                log.warning(
+                    "model %s %s has more than %d features; the rest are not tracked",
+                    self.model_id, self.model_version, self.config.max_features_per_model,
+                )
+            self.untracked_values += len(values)
+            return None
+        first = next((v for v in values if v is not None), None)
+        if first is None:
+            self._untyped_missing[name] = self._untyped_missing.get(name, 0) + len(values)
+            return None
+        if isinstance(first, (str, bool)):
+            feature = FeatureMonitor(FeatureKind.CATEGORICAL, CategoricalSummary(self.config.max_categories))
+        else:
+            feature = FeatureMonitor(FeatureKind.NUMERIC, NumericSummary())
+        earlier = self._untyped_missing.pop(name, 0)
+        if earlier:
+            feature.update([None] * earlier)
+        self.features[name] = feature
+        return feature
+
+    def feature_missing(self) -> Iterator[tuple[str, int, int]]:
+        """(feature, values, missing) for every feature, including those only ever missing."""
+        for name, feature in self.features.items():
+            yield name, feature.summary.count, feature.summary.missing
+        for name, missing in self._untyped_missing.items():
+            yield name, missing, missing
+
+
+def numeric_column(values: list[Any]) -> np.ndarray:
+    """A float64 array of ``values`` with NaN for missing ones (None, strings in a numeric feature)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.array(
+            [v if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan for v in values],
+            dtype=np.float64,
+        )
+
+
+class ModelLimitError(Exception):
+    """A new model would exceed ``monitoring.max_models``."""
+
+
+class MonitorRegistry:
+    """All monitors of a worker, keyed by (model_id, model_version), bounded by ``max_models``."""
+
+    def __init__(self, config: MonitoringConfig) -> None:
+        self.config = config
+        self._monitors: dict[tuple[str, str], Monitor] = {}
+        self._models: set[str] = set()
+        self.labels: dict[str, int] = {}  # labels received per model (joined to versions in the quality issue)
+
+    def get(self, model_id: str, model_version: str) -> Monitor:
+        """The monitor of a model version, created on first sight; raises ModelLimitError when full."""
+        monitor = self._monitors.get((model_id, model_version))
+        if monitor is None:
+            if model_id not in self._models and len(self._models) >= self.config.max_models:
+                raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
+            monitor = self._monitors[(model_id, model_version)] = Monitor(model_id, model_version, self.config)
+            self._models.add(model_id)
+            log.info("monitoring new model version %s %s", model_id, model_version)
+        return monitor
+
+    def record_labels(self, batch: ModelBatch) -> None:
+        if batch.model_id not in self._models and len(self._models) >= self.config.max_models:
+            raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
+        self._models.add(batch.model_id)
+        self.labels[batch.model_id] = self.labels.get(batch.model_id, 0) + batch.size
+
+    def __iter__(self) -> Iterator[Monitor]:
+        # A copy, so that a scrape on another thread never sees the dict change under it.
+        return iter(list(self._monitors.values()))
+
+    def __len__(self) -> int:
+        return len(self._monitors)

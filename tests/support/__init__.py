@@ -1,0 +1,1 @@
+"""Shared helpers for driftline's tests: brokers, consumers, polling with deadlines."""
