@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -185,7 +187,7 @@ _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _FIELD = re.compile(r"field `(?P<name>[^`]+)`")
 
 
-def describe_validation_error(exc: msgspec.ValidationError) -> str:
+def describe_validation_error(exc: msgspec.ValidationError, root: type = Config) -> str:
     """Turn msgspec's ``Expected `int`, got `str` - at `$.a.b``` into ``a.b: expected int, got str``."""
     match = _AT.match(str(exc))
     assert match is not None  # the pattern matches any string
@@ -196,9 +198,39 @@ def describe_validation_error(exc: msgspec.ValidationError) -> str:
         return f"{_join(key, field['name'])}: unknown key"
     if message.startswith("Object missing required field") and field:
         return f"{_join(key, field['name'])}: required key is missing"
+    field_type = _field_type(root, key)
+    if field_type is not None and Secret in _members(field_type) and message.startswith("Expected"):
+        return f"{key}: expected a secret reference, {{env: NAME}} or {{file: PATH}}; secrets are never written inline"
+    if message.startswith("Invalid enum value") and field_type is not None:
+        choices = [m for m in _members(field_type) if isinstance(m, str)]
+        return f"{key}: {message[:1].lower()}{message[1:]}; expected one of {', '.join(choices)}"
     message = message.replace("`", "")
     message = message[:1].lower() + message[1:]
     return f"{key or '(top level)'}: {message}"
+
+
+def _field_type(root: type, key: str) -> Any:
+    """The annotated type of dotted ``key`` under the struct ``root``, or None."""
+    current: Any = root
+    for part in key.split(".") if key else []:
+        hints = typing.get_type_hints(current) if isinstance(current, type) else {}
+        if part not in hints:
+            struct = next((m for m in _members(current) if isinstance(m, type) and part in typing.get_type_hints(m)), None)
+            if struct is None:
+                return None
+            hints = typing.get_type_hints(struct)
+        current = hints[part]
+    return current
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The alternatives of a union or the values of a Literal, flattened; else [annotation]."""
+    if typing.get_origin(annotation) is Literal:
+        return list(typing.get_args(annotation))
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [member for arg in args for member in _members(arg)]
+    return [annotation]
 
 
 def _join(prefix: str, name: str) -> str:
