@@ -29,7 +29,7 @@ class ApacheKafka:
         self.sasl_bootstrap_servers = ""
 
     def start(self) -> ApacheKafka:
-        command = [str(REPO / "scripts/kafka/start"), "--dir", str(self.dir)]
+        command = [str(REPO / "scripts/kafka/start"), "--dir", str(self.dir), "--watch-pid", str(os.getpid())]
         if self.sasl:
             from driftline.broker import free_port
             command += ["--sasl-port", str(free_port())]
