@@ -17,6 +17,7 @@ import math
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -123,7 +124,7 @@ class Demo:
             finally:
                 reporter.cancel()
                 await producer.flush(timeout=5)
-        dropped = producer.stats.dropped_total if hasattr(producer.stats, "dropped_total") else producer.dropped_total
+        dropped = producer.dropped_total
         print(f"driftline demo: produced {stream.sequence} fraud-detector predictions; client dropped {dropped}",
               flush=True)
 
@@ -207,8 +208,6 @@ def _scrape(url: str) -> Samples:
 
 
 def _port_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
