@@ -16,12 +16,15 @@ import faust
 import mode
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
+from driftline.alerting.ruleset import RuleSet
 from driftline.config import Config, KafkaConfig
+from driftline.error import ConfigError
+from driftline.evaluation import RuleEvaluation
 from driftline.events.agent import TopicSink, raw_topic, register_agents
 from driftline.events.processor import EventProcessor
 from driftline.events.schema import EventKind
 from driftline.events.topic import TopicNames
-from driftline.metrics.collector import MonitorCollector
+from driftline.metrics.collector import AlertsFiringCollector, MonitorCollector
 from driftline.metrics.instrument import WorkerInstruments
 from driftline.metrics.server import MetricsServer
 from driftline.monitor import MonitorRegistry
@@ -109,15 +112,40 @@ class DriftlineWorker:
         self.app = build_faust_app(config)
         kafka = config.kafka
         deadletter = raw_topic(self.app, self.topics.deadletter, kafka.partitions, kafka.replication_factor)
-        self.processor = EventProcessor(config, self.monitors, TopicSink(deadletter), self.instruments, clock)
+        self.clock = clock
+        self.evaluation = self._rule_evaluation(config)
+        after_batch = self.evaluation.evaluate if self.evaluation is not None else None
+        self.processor = EventProcessor(config, self.monitors, TopicSink(deadletter), self.instruments, clock,
+                                        after_batch=after_batch)
         register_agents(self.app, self.processor, self.topics, config.worker, kafka.partitions, kafka.replication_factor)
         self.metrics_server = MetricsServer(self.registry, config.metrics.host, config.metrics.port)
         self.app.timer(STATUS_INTERVAL_SECONDS, name="driftline.status")(self._log_status)
+        if self.evaluation is not None:
+            self.registry.register(AlertsFiringCollector(self.evaluation.firing_counts))
+            interval = config.alerting.evaluation_interval_seconds
+            self.app.timer(interval, name="driftline.evaluate")(self._evaluate_all)
+
+    def _rule_evaluation(self, config: Config) -> RuleEvaluation | None:
+        """Rule evaluation over the monitors, writing to ``<prefix>.alerts`` (one partition: one notifier)."""
+        if not config.alerting.enabled:
+            return None
+        path = Path(config.alerting.rules)
+        if not path.exists():
+            raise ConfigError(f"alerting.rules: {path} does not exist "
+                              "(a directory of rule files; alerting.enabled: false runs without alerts)")
+        rules = RuleSet.load(path)
+        alerts = raw_topic(self.app, self.topics.alerts, 1, config.kafka.replication_factor)
+        log.info("alerting: %d rules from %s", len(rules), path)
+        return RuleEvaluation(rules, self.monitors, TopicSink(alerts))
+
+    async def _evaluate_all(self) -> None:
+        assert self.evaluation is not None
+        await self.evaluation.evaluate_all(self.clock())
 
     async def _log_status(self) -> None:
         models = sorted({m.model_id for m in self.monitors})
         processed = sum(m.events[EventKind.PREDICTION] + m.events[EventKind.FEATURE] for m in self.monitors)
-        labels = sum(self.monitors.labels.values())
+        labels = sum(inputs.count for inputs in self.monitors.labels.values())
         invalid = self.processor.rejected
         log.info("status: %d model versions (%s), %d events, %d labels, %d invalid",
                  len(self.monitors), ", ".join(models) or "none yet", processed, labels, invalid)

@@ -137,6 +137,16 @@ class MonitoringConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_categories: _PositiveInt = 50
 
 
+class AlertingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the alert rules and the routing live, and how often rules are evaluated without new events."""
+
+    enabled: bool = True
+    # A directory of rule files (every *.yaml but routing.yaml) or one file; relative to the working directory.
+    rules: str = "alert-rules"
+    routing: str = "alert-rules/routing.yaml"
+    evaluation_interval_seconds: _Positive = 5.0
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The whole configuration of a driftline worker."""
 
@@ -145,6 +155,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+    alerting: AlertingConfig = msgspec.field(default_factory=AlertingConfig)
 
     @classmethod
     def from_mapping(cls, data: Any, source: str = "<config>") -> Config:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
 
 from driftline.config import MonitoringConfig
+from driftline.estimators.rate import DecayedRate
 from driftline.estimators.summary import CategoricalSummary, NumericSummary
 from driftline.events.batch import ModelBatch
 from driftline.events.schema import EventKind
 
 log = logging.getLogger(__name__)
+
+RATE_TAU_SECONDS = 60.0  # time constant of the event and label rates
 
 
 class FeatureKind(str, enum.Enum):
@@ -56,6 +59,7 @@ class Monitor:
         self.updated_at = math.nan  # processing time of the last batch
         self.features: dict[str, FeatureMonitor] = {}
         self.untracked_values = 0  # values of features beyond max_features_per_model
+        self.rate = DecayedRate(RATE_TAU_SECONDS)  # prediction and feature events per second (processing time)
         self._untyped_missing: dict[str, int] = {}  # features seen only as missing so far
 
     @property
@@ -70,6 +74,7 @@ class Monitor:
             self.last_event_ts = newest
         self.lag_seconds = now - newest
         self.updated_at = now
+        self.rate.add(batch.size, now)
         for name, values in batch.columns.items():
             feature = self.features.get(name)
             if feature is None:
@@ -121,6 +126,21 @@ def numeric_column(values: list[Any]) -> np.ndarray:
         )
 
 
+@dataclass(slots=True)
+class ModelInputs:
+    """Counts, newest event time and rate of one model's inputs that belong to no version yet (labels)."""
+
+    count: int = 0
+    last_event_ts: float = math.nan
+    rate: DecayedRate = field(default_factory=lambda: DecayedRate(RATE_TAU_SECONDS))
+
+    def add(self, count: int, newest: float, now: float) -> None:
+        self.count += count
+        if not newest <= self.last_event_ts:
+            self.last_event_ts = newest
+        self.rate.add(count, now)
+
+
 class ModelLimitError(Exception):
     """A new model would exceed ``monitoring.max_models``."""
 
@@ -132,7 +152,8 @@ class MonitorRegistry:
         self.config = config
         self._monitors: dict[tuple[str, str], Monitor] = {}
         self._models: set[str] = set()
-        self.labels: dict[str, int] = {}  # labels received per model (joined to versions in the quality issue)
+        self.labels: dict[str, ModelInputs] = {}  # per model: labels (joined to versions in the quality issue)
+        self.invalid: dict[str, DecayedRate] = {}  # per known model ("" = unknown): dead-lettered inputs per second
 
     def get(self, model_id: str, model_version: str) -> Monitor:
         """The monitor of a model version, created on first sight; raises ModelLimitError when full."""
@@ -145,11 +166,25 @@ class MonitorRegistry:
             log.info("monitoring new model version %s %s", model_id, model_version)
         return monitor
 
-    def record_labels(self, batch: ModelBatch) -> None:
+    def record_labels(self, batch: ModelBatch, now: float) -> None:
         if batch.model_id not in self._models and len(self._models) >= self.config.max_models:
             raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
         self._models.add(batch.model_id)
-        self.labels[batch.model_id] = self.labels.get(batch.model_id, 0) + batch.size
+        inputs = self.labels.get(batch.model_id)
+        if inputs is None:
+            inputs = self.labels[batch.model_id] = ModelInputs()
+        inputs.add(batch.size, float(batch.ts.max()), now)
+
+    def record_invalid(self, model_id: str, count: int, now: float) -> None:
+        """Count dead-lettered inputs of a model (by message key); unknown models count under ""."""
+        key = model_id if model_id in self._models else ""
+        rate = self.invalid.get(key)
+        if rate is None:
+            rate = self.invalid[key] = DecayedRate(RATE_TAU_SECONDS)
+        rate.add(count, now)
+
+    def model_ids(self) -> list[str]:
+        return list(self._models)
 
     def __iter__(self) -> Iterator[Monitor]:
         # A copy, so that a scrape on another thread never sees the dict change under it.

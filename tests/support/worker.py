@@ -14,7 +14,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.broker import free_port
-from tests.support.kafka import wait_until
+from tests.support.kafka import REPO, wait_until
 
 
 def worker_config(bootstrap: str, prefix: str, metrics_port: int | None = None, **sections: Any) -> dict[str, Any]:
@@ -23,6 +23,7 @@ def worker_config(bootstrap: str, prefix: str, metrics_port: int | None = None, 
         "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "group_id": f"{prefix}-workers",
                   "partitions": 2},
         "metrics": {"host": "127.0.0.1", "port": metrics_port or free_port()},
+        "alerting": {"rules": str(REPO / "alert-rules"), "routing": str(REPO / "alert-rules/routing.yaml")},
     }
     for section, values in sections.items():
         config.setdefault(section, {}).update(values)

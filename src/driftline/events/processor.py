@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from typing import Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Protocol, Sequence
 
 import msgspec
 
@@ -32,6 +32,8 @@ from driftline.monitor import ModelLimitError, MonitorRegistry
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+# Called after each micro-batch with the models it touched and its processing time (rule evaluation).
+BatchHook = Callable[[set[str], float], Awaitable[None]]
 
 
 class InputRecord(Protocol):
@@ -65,6 +67,14 @@ class DeadLetter(msgspec.Struct, omit_defaults=True):
 _encode = msgspec.json.Encoder().encode
 
 
+def _model_key(key: bytes | None) -> str:
+    """The model a message is keyed by (the contract keys by model_id); "" when it is not one."""
+    try:
+        return key.decode() if key is not None and len(key) <= 128 else ""
+    except UnicodeDecodeError:
+        return ""
+
+
 class EventProcessor:
     """Decodes micro-batches of messages of the three input topics and updates the monitors."""
 
@@ -75,8 +85,10 @@ class EventProcessor:
         dead_letters: DeadLetterSink,
         instruments: WorkerInstruments,
         clock: Clock = time.time,
+        after_batch: BatchHook | None = None,
     ) -> None:
         self.monitors = monitors
+        self.after_batch = after_batch
         self.dead_letters = dead_letters
         self.instruments = instruments
         self.clock = clock
@@ -98,22 +110,29 @@ class EventProcessor:
                 events.extend(decoded.events)
                 ts.extend(decoded.ts)
                 origin.extend([record] * len(decoded.events))
-            for rejection in decoded.rejected:
-                await self._dead_letter(record, rejection)
+            if decoded.rejected:
+                self.monitors.record_invalid(_model_key(record.key), len(decoded.rejected), now)
+                for rejection in decoded.rejected:
+                    await self._dead_letter(record, rejection)
         applied = 0
+        touched: set[str] = set()
         if events:
             for batch in group_events(kind, events, ts):
+                touched.add(batch.model_id)
                 try:
                     if kind is EventKind.LABEL:
-                        self.monitors.record_labels(batch)
+                        self.monitors.record_labels(batch, now)
                     else:
                         self.monitors.get(batch.model_id, batch.model_version).update(batch, now)
                     applied += batch.size
                 except ModelLimitError as exc:
                     source = {id(event): record for event, record in zip(events, origin)}
+                    self.monitors.record_invalid("", batch.size, now)
                     for event in batch.events:
                         rejection = Rejection(Reason.MODEL_LIMIT, str(exc), msgspec.json.encode(event))
                         await self._dead_letter(source[id(event)], rejection)
+        if self.after_batch is not None and touched:
+            await self.after_batch(touched, now)
         self.instruments.batch_seconds.observe(time.perf_counter() - started)
         self.instruments.batch_events.observe(applied)
         return applied

@@ -8,7 +8,8 @@ restored monitor (from a checkpoint) exports its restored values at once.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections import Counter
+from typing import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -58,8 +59,8 @@ class MonitorCollector(Collector):
                     mean.add_metric([*key, feature_name], summary.mean)
                     if summary.count - summary.missing > 1:
                         stddev.add_metric([*key, feature_name], summary.std)
-        for model_id, count in list(self.monitors.labels.items()):
-            events.add_metric([model_id, LABEL_VERSION, EventKind.LABEL.value], count)
+        for model_id, inputs in list(self.monitors.labels.items()):
+            events.add_metric([model_id, LABEL_VERSION, EventKind.LABEL.value], inputs.count)
         yield events
         yield last_ts
         yield untracked
@@ -87,3 +88,17 @@ class MonitorCollector(Collector):
         for model_id, monitor in newest.items():
             lag.add_metric([model_id], monitor.lag_seconds)
         return lag
+
+
+class AlertsFiringCollector(Collector):
+    """Exports ``driftline_alerts_firing{rule,severity,model_id}`` from a source of firing counts."""
+
+    def __init__(self, firing_counts: Callable[[], Counter[tuple[str, str, str]]]) -> None:
+        self.firing_counts = firing_counts
+
+    def collect(self) -> Iterator[Metric]:
+        firing = GaugeMetricFamily(name.ALERTS_FIRING, "Alerts firing now, by rule, severity and model.",
+                                   labels=["rule", "severity", "model_id"])
+        for (rule, severity, model_id), count in sorted(self.firing_counts().items()):
+            firing.add_metric([rule, severity, model_id], count)
+        yield firing

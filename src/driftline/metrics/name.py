@@ -18,3 +18,4 @@ FEATURE_MEAN = "driftline_feature_mean"  # gauge {model_id,model_version,feature
 FEATURE_STDDEV = "driftline_feature_stddev"  # gauge {model_id,model_version,feature}
 FEATURES_UNTRACKED = "driftline_features_untracked_values"  # counter {model_id,model_version}
 DEADLETTER_WRITTEN = "driftline_deadletter_written"  # counter {topic}
+ALERTS_FIRING = "driftline_alerts_firing"  # gauge {rule,severity,model_id}

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from driftline.estimators.base import Estimator
+from driftline.estimators.rate import DecayedRate
 from driftline.estimators.summary import CategoricalSummary, NumericSummary
 
 
@@ -28,18 +29,28 @@ def categorical_data(rng: np.random.Generator, n: int) -> np.ndarray:
     return values
 
 
+def event_times(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.cumsum(rng.exponential(0.01, n)) + 1_000.0
+
+
 CASES: dict[str, tuple[Callable[[], Estimator], Callable[[np.random.Generator, int], np.ndarray]]] = {
     "NumericSummary": (NumericSummary, numeric_data),
     "CategoricalSummary": (lambda: CategoricalSummary(max_categories=10), categorical_data),
+    "DecayedRate": (lambda: DecayedRate(tau_seconds=5.0), event_times),
 }
 
 
 def observable(estimator: Estimator) -> dict[str, Any]:
-    """Every public read-only property's value."""
+    """Every public read-only property's value, and every scalar of the private state."""
     values = {}
     for name in dir(type(estimator)):
         if isinstance(getattr(type(estimator), name, None), property):
             values[name] = getattr(estimator, name)
+    for name, value in estimator._get_state().items():
+        if isinstance(value, (int, float, str, bool)):
+            values[f"state.{name}"] = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        elif isinstance(value, dict):
+            values[f"state.{name}"] = dict(value)
     return values
 
 

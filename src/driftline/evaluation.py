@@ -1,0 +1,103 @@
+"""Rule evaluation in the worker: monitors' values in, alert transitions out to ``<prefix>.alerts``.
+
+Each model has its own :class:`~driftline.alerting.evaluator.AlertEvaluator`, so an
+alert's state lives with the model (and moves with its partition). A model is
+evaluated right after a micro-batch that touched it, which keeps the time from an
+event to its alert record short, and on a timer, so that ``absent_for`` rules (a
+silent model, starved labels) fire when nothing arrives at all.
+
+The samples a monitor reports are the value names of :data:`driftline.alerting.sample.VALUE_LABELS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from typing import Iterable, Protocol
+
+from driftline.alerting.evaluator import AlertEvaluator
+from driftline.alerting.model import AlertRecord
+from driftline.alerting.rule import Rule
+from driftline.alerting.sample import Sample
+from driftline.monitor import Monitor, MonitorRegistry
+
+log = logging.getLogger(__name__)
+
+
+class AlertSink(Protocol):
+    """Where alert records go: ``<prefix>.alerts``, keyed by fingerprint."""
+
+    async def send(self, key: bytes | None, value: bytes) -> None: ...
+
+
+class RuleEvaluation:
+    """Evaluates the alert rules over the monitors of a worker, one evaluator per model."""
+
+    def __init__(self, rules: Iterable[Rule], monitors: MonitorRegistry, sink: AlertSink) -> None:
+        self.rules = tuple(rules)
+        self.monitors = monitors
+        self.sink = sink
+        self._evaluators: dict[str, AlertEvaluator] = {}
+        self.records_written = 0
+
+    async def evaluate(self, model_ids: Iterable[str], now: float) -> list[AlertRecord]:
+        """Evaluate the rules for ``model_ids`` at processing time ``now``; write and return the transitions."""
+        written: list[AlertRecord] = []
+        for model_id in model_ids:
+            samples = model_samples(self.monitors, model_id, now)
+            if not samples:
+                continue
+            event_time = max(s.event_ts for s in samples)
+            evaluator = self._evaluators.get(model_id)
+            if evaluator is None:
+                evaluator = self._evaluators[model_id] = AlertEvaluator(self.rules)
+            for record in evaluator.evaluate(samples, event_time=event_time, now=now):
+                await self.sink.send(record.fingerprint.encode(), record.encode())
+                log.info("alert %s %s %s (%s)", record.status.value, record.rule, record.fingerprint, record.summary)
+                written.append(record)
+        self.records_written += len(written)
+        return written
+
+    async def evaluate_all(self, now: float) -> list[AlertRecord]:
+        return await self.evaluate([*self.monitors.model_ids(), *([""] if "" in self.monitors.invalid else [])], now)
+
+    def firing_counts(self) -> Counter[tuple[str, str, str]]:
+        """Firing alerts by (rule, severity, model_id), for ``driftline_alerts_firing``."""
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for model_id, evaluator in list(self._evaluators.items()):
+            for (rule, severity, _), n in evaluator.firing_counts().items():
+                counts[(rule, severity, model_id)] += n
+        return counts
+
+
+def model_samples(monitors: MonitorRegistry, model_id: str, now: float) -> list[Sample]:
+    """Everything the monitors of ``model_id`` currently know, as alerting samples."""
+    samples: list[Sample] = []
+    versions = [m for m in monitors if m.model_id == model_id]
+    for monitor in versions:
+        samples.extend(version_samples(monitor, now))
+    model = {"model_id": model_id}
+    newest = max(versions, key=lambda m: m.updated_at, default=None)
+    if newest is not None and not math.isnan(newest.lag_seconds):
+        samples.append(Sample("consumer_lag_seconds", model, newest.lag_seconds, newest.last_event_ts))
+    labels = monitors.labels.get(model_id)
+    if labels is not None:
+        samples.append(Sample("label_rate", model, labels.rate.value(now), labels.last_event_ts, events=labels.count))
+    invalid = monitors.invalid.get(model_id)
+    if invalid is not None or versions:
+        bad = invalid.value(now) if invalid is not None else 0.0
+        good = sum(m.rate.value(now) for m in versions)
+        event_ts = max((m.last_event_ts for m in versions), default=now)
+        samples.append(Sample("events_invalid_ratio", model, bad / (bad + good) if bad + good > 0 else 0.0,
+                              event_ts if not math.isnan(event_ts) else now))
+    return samples
+
+
+def version_samples(monitor: Monitor, now: float) -> list[Sample]:
+    """The samples of one model version."""
+    if math.isnan(monitor.last_event_ts):
+        return []
+    labels = {"model_id": monitor.model_id, "model_version": monitor.model_version}
+    total = sum(monitor.events.values())
+    return [Sample("event_rate", labels, monitor.rate.value(now), monitor.last_event_ts, events=total)]
