@@ -6,7 +6,6 @@ This module (with :mod:`driftline.cli`) is the only one that imports all the oth
 from __future__ import annotations
 
 import logging
-import ssl
 import tempfile
 import time
 from pathlib import Path
@@ -39,12 +38,7 @@ disable_created_metrics()
 
 def broker_credentials(kafka: KafkaConfig) -> faust.auth.Credentials | None:
     """faust credentials for the configured security protocol (secrets are read here, never logged)."""
-    context = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=kafka.ssl_cafile)
-        context.check_hostname = kafka.ssl_check_hostname
-        if kafka.ssl_certfile:
-            context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
+    context = kafka.ssl_context()
     if kafka.security_protocol.startswith("SASL"):
         assert kafka.sasl_password is not None  # checked by KafkaConfig
         return faust.SASLCredentials(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import types
 import typing
 from pathlib import Path
@@ -95,6 +96,32 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 )
         if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
             raise ValueError("heartbeat_interval_seconds must be at most a third of session_timeout_seconds")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of SSL and SASL_SSL, from the configured CA, certificate and key files."""
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        context.check_hostname = self.ssl_check_hostname
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return context
+
+    def aiokafka_options(self, client_suffix: str = "") -> dict[str, Any]:
+        """Keyword arguments for aiokafka's clients (secrets are read here, never logged)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.servers,
+            "client_id": f"{self.client_id}{client_suffix}",
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None  # checked in __post_init__
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password.reveal())
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        return options
 
     @property
     def servers(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""State that outlives a worker: the versioned snapshot codec and tables kept in compacted topics."""

@@ -1,22 +1,4 @@
-"""The producer SDK that services use to emit events (DESIGN.md §1–2).
-
-``emit_*`` never raises into and never blocks the caller's request path: it encodes
-the event, appends it to a bounded buffer and returns True, or returns False and
-counts the drop under a :class:`DropReason`. A background task sends one batched
-envelope ``{"events": [...]}`` per (topic, model_id), keyed by the model_id::
-
-    async with AsyncProducer("kafka:9092") as producer:
-        producer.emit_prediction("fraud-detector", {"amount": 129.5}, 1, request_id="a1b2c3")
-
-:class:`Producer` is the same for threaded services; it runs an :class:`AsyncProducer`
-on an event loop in a daemon thread. See docs/client.md.
-
->>> batcher = EventBatcher(max_events=2, max_bytes=1000, linger_seconds=0.05)
->>> for i in range(3):
-...     _ = batcher.add("driftline.labels", "m", b'{"n":%d}' % i, now=0.0)
->>> [b.envelope() for b in batcher.ready], batcher.due(now=0.05), [b.count for b in batcher.ready]
-([b'{"events":[{"n":0},{"n":1}]}'], None, [2, 1])
-"""
+"""The emit methods both producers share, and :class:`AsyncProducer`, which sends batches with aiokafka."""
 
 from __future__ import annotations
 
@@ -26,280 +8,26 @@ import functools
 import logging
 import re
 import ssl
-import threading
 import time
-from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
 
+from driftline.client.batch import Batch, EventBatcher
+from driftline.client.encoding import MAX_MESSAGE_BYTES, EncodedEvent, _present, encode_event
+from driftline.client.tally import DropReason, ProducerStats, _LogLimiter, _Tally
 from driftline.config import KafkaConfig
 from driftline.error import DriftlineError
-from driftline.events.schema import MODEL_ID_PATTERN, EventKind
+from driftline.events.schema import EventKind
 from driftline.events.topic import TopicNames
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("driftline.client")  # the one logger docs/client.md names, for the whole package
 
-MAX_MESSAGE_BYTES = 1_000_000
-"""The largest envelope allowed: under the worker's 1 MiB limit with room for the key and record headers."""
-
-_OPEN, _CLOSE = b'{"events":[', b"]}"
-_MODEL_ID = re.compile(MODEL_ID_PATTERN)
 _TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]{1,200}")
-
-
-class DropReason(str, enum.Enum):
-    """Why an event was not delivered; the value is the key in :attr:`ProducerStats.dropped`."""
-
-    INVALID = "invalid"  # bad model_id, features not a mapping, a required field missing, unknown kind
-    UNSERIALIZABLE = "unserializable"  # a value JSON cannot represent (e.g. an arbitrary object)
-    TOO_LARGE = "too_large"  # one event alone exceeds max_batch_bytes
-    BUFFER_FULL = "buffer_full"  # max_buffer_events were buffered and not yet delivered
-    NOT_STARTED = "not_started"  # emitted before start()
-    CLOSED = "closed"  # emitted after close() began
-    SEND_FAILED = "send_failed"  # Kafka did not take the batch after aiokafka's retries / request timeout
-    CLOSED_UNSENT = "closed_unsent"  # still buffered or unacknowledged when close() ran out of time
-    ERROR = "error"  # an unexpected exception inside emit (a bug; logged)
-
-
-@dataclass(frozen=True, slots=True)
-class ProducerStats:
-    """Counters of a producer: ``emitted == sent + buffered + drops after acceptance``."""
-
-    emitted: int  # events accepted into the buffer
-    sent: int  # events acknowledged by Kafka
-    dropped: Mapping[str, int]  # events dropped, by DropReason value
-    batches_sent: int  # envelopes acknowledged by Kafka
-    buffered: int  # events accepted but not yet sent or dropped
-
-    @property
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
-
-
-class _Tally:
-    """The counters, shared by callers' threads and the event loop; a lock guards every change."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.buffered = self.emitted = self.sent = self.batches_sent = 0
-        self.dropped: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    @property
-    def full(self) -> bool:
-        return self.buffered >= self.limit
-
-    def reserve(self) -> bool:
-        with self._lock:
-            if self.buffered >= self.limit:
-                return False
-            self.buffered += 1
-            self.emitted += 1
-            return True
-
-    def unreserve(self) -> None:
-        with self._lock:
-            self.buffered -= 1
-            self.emitted -= 1
-
-    def drop(self, reason: DropReason, count: int = 1, buffered: bool = False) -> None:
-        with self._lock:
-            self.dropped[reason.value] += count
-            if buffered:
-                self.buffered -= count
-
-    def delivered(self, count: int) -> None:
-        with self._lock:
-            self.sent += count
-            self.batches_sent += 1
-            self.buffered -= count
-
-    def snapshot(self) -> ProducerStats:
-        with self._lock:
-            return ProducerStats(self.emitted, self.sent, dict(self.dropped), self.batches_sent, self.buffered)
-
-
-class _LogLimiter:
-    """Logs a warning per key at most once per ``interval`` seconds, saying how many were held back."""
-
-    def __init__(self, interval: float = 60.0) -> None:
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self._held: Counter[str] = Counter()
-
-    def warning(self, key: str, message: str, *args: Any, exc_info: Any = None) -> None:
-        now = time.monotonic()
-        if now - self._last.get(key, -self.interval) < self.interval:
-            self._held[key] += 1
-            return
-        self._last[key] = now
-        held = self._held.pop(key, 0)
-        suffix = f" ({held} similar since the last report)" if held else ""
-        log.warning(message + suffix, *args, exc_info=exc_info)
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedEvent:
-    """One event as JSON bytes, ready to join an envelope."""
-
-    kind: EventKind
-    model_id: str
-    data: bytes
-
-
-def _enc_hook(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        return value.item()  # numpy scalars
-    raise TypeError(f"cannot serialize {type(value).__name__}")
-
-
-_ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
-
-
-def _is_valid(kind: EventKind, event: Mapping[str, Any]) -> bool:
-    """The checks that cost next to nothing; the worker checks the rest."""
-    model_id = event.get("model_id")
-    if not isinstance(model_id, str) or _MODEL_ID.fullmatch(model_id) is None:
-        return False
-    if kind is EventKind.LABEL:
-        return isinstance(event.get("request_id"), str) and event.get("label") is not None
-    if not isinstance(event.get("features"), Mapping):
-        return False
-    return kind is EventKind.FEATURE or event.get("prediction") is not None
-
-
-def encode_event(kind: EventKind | str, event: dict[str, Any], max_bytes: int = MAX_MESSAGE_BYTES) -> EncodedEvent | DropReason:
-    """Check and encode ``event`` (filling in ``ts``, in place); a DropReason if it cannot be sent.
-
-    A missing ``ts`` becomes the current epoch time; a naive datetime is taken as UTC. Datetimes
-    are written as RFC 3339, numpy scalars as numbers, NaN and infinities as null (missing).
-
-    >>> encode_event("label", {"model_id": "m", "request_id": "r", "label": 1, "ts": 5.0}).data
-    b'{"model_id":"m","request_id":"r","label":1,"ts":5.0}'
-    >>> encode_event("prediction", {"model_id": "bad id", "features": {}, "prediction": 1})
-    <DropReason.INVALID: 'invalid'>
-    """
-    try:
-        kind = EventKind(kind)
-    except ValueError:
-        return DropReason.INVALID
-    if not _is_valid(kind, event):
-        return DropReason.INVALID
-    ts = event.get("ts")
-    if ts is None:
-        event["ts"] = time.time()
-    elif isinstance(ts, datetime) and ts.tzinfo is None:
-        event["ts"] = ts.replace(tzinfo=timezone.utc)
-    try:
-        data = _ENCODER.encode(event)
-    except (TypeError, ValueError, OverflowError, RecursionError):
-        return DropReason.UNSERIALIZABLE
-    if len(data) + len(_OPEN) + len(_CLOSE) > max_bytes:
-        return DropReason.TOO_LARGE
-    return EncodedEvent(kind, event["model_id"], data)
-
-
-class Batch:
-    """The events of one model on one topic that become one Kafka message."""
-
-    __slots__ = ("topic", "model_id", "created", "parts", "count", "size", "sealed", "done", "waiters")
-
-    def __init__(self, topic: str, model_id: str, created: float) -> None:
-        self.topic = topic
-        self.model_id = model_id
-        self.created = created
-        self.parts: list[bytes] = []
-        self.count = 0
-        self.size = len(_OPEN) + len(_CLOSE)  # the envelope's exact size in bytes
-        self.sealed = False  # no more events: it is ready to send
-        self.done = False  # delivered or dropped, and counted
-        self.waiters: list[asyncio.Future[None]] = []
-
-    @property
-    def key(self) -> bytes:
-        return self.model_id.encode()
-
-    def fits(self, data: bytes, max_bytes: int) -> bool:
-        return self.size + len(data) + (1 if self.count else 0) <= max_bytes
-
-    def add(self, data: bytes) -> None:
-        self.size += len(data) + (1 if self.count else 0)
-        self.parts.append(data)
-        self.count += 1
-
-    def envelope(self) -> bytes:
-        return _OPEN + b",".join(self.parts) + _CLOSE
-
-
-class EventBatcher:
-    """Groups encoded events into envelopes per (topic, model_id); pure: callers pass the time.
-
-    A batch is sealed (moved to :attr:`ready`) when it holds ``max_events``, when the next event
-    would take it over ``max_bytes``, or ``linger_seconds`` after its first event (see :meth:`due`).
-    """
-
-    def __init__(self, max_events: int, max_bytes: int, linger_seconds: float) -> None:
-        self.max_events = max_events
-        self.max_bytes = max_bytes
-        self.linger_seconds = linger_seconds
-        self.ready: deque[Batch] = deque()
-        self._pending: dict[tuple[str, str], Batch] = {}
-        self._lingering: deque[Batch] = deque()  # in creation order, so the oldest is first
-
-    def add(self, topic: str, model_id: str, data: bytes, now: float) -> bool:
-        """Add one event (it must fit an envelope alone); True if a sender should look now."""
-        batch = self._pending.get((topic, model_id))
-        if batch is not None and not batch.fits(data, self.max_bytes):
-            self._seal(batch)
-            batch = None
-        wake = batch is None
-        if batch is None:
-            batch = self._pending[(topic, model_id)] = Batch(topic, model_id, now)
-            self._lingering.append(batch)
-        batch.add(data)
-        if batch.count >= self.max_events:
-            self._seal(batch)
-            wake = True
-        return wake
-
-    def due(self, now: float) -> float | None:
-        """Seal the batches that lingered long enough; seconds until the next is due, or None."""
-        while self._lingering:
-            batch = self._lingering[0]
-            wait = batch.created + self.linger_seconds - now
-            if not batch.sealed and wait > 0:
-                return wait
-            self._lingering.popleft()
-            if not batch.sealed:
-                self._seal(batch)
-        return None
-
-    def seal_all(self) -> None:
-        for batch in list(self._pending.values()):
-            self._seal(batch)
-        self._lingering.clear()
-
-    def unsent(self) -> list[Batch]:
-        """Every batch not yet handed to a sender, sealed or not."""
-        return [*self.ready, *self._pending.values()]
-
-    def _seal(self, batch: Batch) -> None:
-        batch.sealed = True
-        del self._pending[(batch.topic, batch.model_id)]
-        self.ready.append(batch)
-
-
-def _present(**fields: Any) -> dict[str, Any]:
-    return {name: value for name, value in fields.items() if value is not None}
 
 
 class _Emitter:
@@ -318,9 +46,8 @@ class _Emitter:
             "sasl_username": kafka.sasl_username,
             "sasl_password": kafka.sasl_password.reveal() if kafka.sasl_password else None,
         }
-        if kafka.security_protocol.endswith("SSL"):
-            context = create_ssl_context(cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile)
-            context.check_hostname = kafka.ssl_check_hostname
+        context = kafka.ssl_context()
+        if context is not None:
             options["ssl_context"] = context
         return cls(kafka.servers, **{**options, **overrides})
 
@@ -646,94 +373,3 @@ class AsyncProducer(_Emitter):
         if not done:
             log.warning("driftline client: Kafka did not confirm %d events within the close timeout; "
                         "they count as closed_unsent", sum(b.count for b in self._inflight))
-
-
-class Producer(_Emitter):
-    """The synchronous twin of :class:`AsyncProducer` for threaded (e.g. WSGI) services.
-
-    It runs an AsyncProducer on its own event loop in a daemon thread. ``emit_*`` may be called
-    from any thread: the event is checked and encoded in the caller's thread, a slot of the
-    bounded buffer is taken there (so a burst cannot outgrow ``max_buffer_events`` before the loop
-    runs), and the loop is handed the bytes with ``call_soon_threadsafe``. The constructor starts
-    it and raises for bad options; a broker that is down only makes events buffer, then drop.
-
-    Parameters
-    ----------
-    bootstrap_servers, **options
-        As for :class:`AsyncProducer`.
-    """
-
-    def __init__(self, bootstrap_servers: str | list[str], **options: Any) -> None:
-        self._async = AsyncProducer(bootstrap_servers, **options)
-        self._tally, self._max_bytes, self._logs = self._async._tally, self._async._max_bytes, self._async._logs
-        self._closed = False
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="driftline-producer", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._async.start(), self._loop).result()
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def __repr__(self) -> str:
-        return f"Producer({self._async!r})"
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything emitted so far is delivered or counted as dropped; False on timeout."""
-        if self._closed:
-            return True
-        future = asyncio.run_coroutine_threadsafe(self._async.flush(timeout), self._loop)
-        try:
-            return future.result(None if timeout is None else timeout + 5.0)
-        except TimeoutError:
-            future.cancel()
-            return False
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Flush for at most ``timeout`` seconds, then stop the loop and its thread; idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        try:
-            asyncio.run_coroutine_threadsafe(self._async.close(timeout), self._loop).result(timeout + 5.0)
-        except Exception as exc:
-            log.warning("driftline client: close did not finish cleanly: %r", exc)
-        finally:
-            self._stop_loop()
-
-    def __enter__(self) -> Producer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def _refuse(self) -> DropReason | None:
-        return DropReason.CLOSED if self._closed else self._async._refuse()
-
-    def _deliver(self, encoded: EncodedEvent) -> bool:
-        try:
-            self._loop.call_soon_threadsafe(self._async._deliver_from_thread, encoded)
-        except RuntimeError:  # the loop is closed
-            self._tally.unreserve()
-            return False
-        return True
-
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            tasks = asyncio.all_tasks(self._loop)
-            for task in tasks:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.close()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
