@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from typing import Sequence
 
 from driftline import __version__
@@ -61,9 +62,38 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.set_defaults(handler=_replay)
 
-    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check = sub.add_parser("check-config", help="validate the configuration, alert rules, routes and receivers")
     _config_option(check)
     check.set_defaults(handler=_check_config)
+
+    routes = sub.add_parser("routes", help="the routing tree").add_subparsers(metavar="ACTION")
+    routes_test = routes.add_parser("test", help="which receivers an alert with these labels would reach")
+    routes_test.add_argument("labels", nargs="+", metavar="label=value")
+    _config_option(routes_test)
+    routes_test.set_defaults(handler=_routes_test)
+
+    alerts = sub.add_parser("alerts", help="alerts").add_subparsers(metavar="ACTION")
+    alerts_list = alerts.add_parser("list", help="the alerts firing now")
+    _config_option(alerts_list)
+    alerts_list.set_defaults(handler=_alerts_list)
+
+    silence = sub.add_parser("silence", help="silences: mute matching alerts for a while").add_subparsers(metavar="ACTION")
+    silence_add = silence.add_parser("add", help="add a silence starting now")
+    silence_add.add_argument("matchers", nargs="+", metavar="matcher",
+                             help="label=value, label!=value, label=~regex, label!~regex")
+    silence_add.add_argument("--duration", "-d", default="2h", help="how long, e.g. 30m, 2h (default 2h)")
+    silence_add.add_argument("--comment", "-m", required=True, help="why (shown to everyone who looks)")
+    silence_add.add_argument("--author", "-a", default=None, help="who (default: the login name)")
+    _config_option(silence_add)
+    silence_add.set_defaults(handler=_silence_add)
+    silence_list = silence.add_parser("list", help="silences, active and pending first")
+    silence_list.add_argument("--all", action="store_true", help="include expired silences")
+    _config_option(silence_list)
+    silence_list.set_defaults(handler=_silence_list)
+    silence_expire = silence.add_parser("expire", help="end a silence now")
+    silence_expire.add_argument("id")
+    _config_option(silence_expire)
+    silence_expire.set_defaults(handler=_silence_expire)
     return parser
 
 
@@ -87,9 +117,63 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from driftline.operator import check_config
+
     config = Config.load(args.config)
+    report = check_config(config)
     source = args.config or "built-in defaults"
     print(f"{source}: ok (brokers {','.join(config.kafka.servers)}, topic prefix {config.kafka.topic_prefix})")
+    if config.alerting.enabled:
+        print(f"{config.alerting.rules}: {report.rules} rules")
+        print(f"{config.alerting.routing}: {report.routes} routes, receivers {', '.join(report.receivers)}")
+    return 0
+
+
+def _routes_test(args: argparse.Namespace) -> int:
+    from driftline.operator import parse_labels, test_routes
+
+    matches = test_routes(Config.load(args.config), parse_labels(args.labels))
+    for match in matches:
+        print(f"{match.receiver}  (route {match.route_id}, group {match.group_key})")
+    return 0 if matches else 1
+
+
+def _alerts_list(args: argparse.Namespace) -> int:
+    from driftline.operator import alert_line, firing_alerts
+
+    firing = asyncio.run(firing_alerts(Config.load(args.config)))
+    for record in firing:
+        print(alert_line(record))
+    print(f"{len(firing)} alerts firing")
+    return 0
+
+
+def _silence_add(args: argparse.Namespace) -> int:
+    from driftline.operator import add_silence
+
+    silence = asyncio.run(add_silence(Config.load(args.config), args.matchers, args.duration, args.comment,
+                                      time.time(), author=args.author))
+    print(silence.id)
+    return 0
+
+
+def _silence_list(args: argparse.Namespace) -> int:
+    from driftline.operator import load_silences, silence_line
+
+    now = time.time()
+    silences = asyncio.run(load_silences(Config.load(args.config)))
+    shown = [s for s in silences if args.all or s.ends_at.timestamp() > now]
+    for silence in sorted(shown, key=lambda s: (s.ends_at.timestamp() <= now, s.starts_at)):
+        print(silence_line(silence, now))
+    print(f"{len(shown)} silences")
+    return 0
+
+
+def _silence_expire(args: argparse.Namespace) -> int:
+    from driftline.operator import expire_silence
+
+    expired = asyncio.run(expire_silence(Config.load(args.config), args.id, time.time()))
+    print(f"expired {expired.id}")
     return 0
 
 

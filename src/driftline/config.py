@@ -168,7 +168,8 @@ class AlertingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where the alert rules and the routing live, and how often rules are evaluated without new events."""
 
     enabled: bool = True
-    # A directory of rule files (every *.yaml but routing.yaml) or one file; relative to the working directory.
+    # A directory of rule files (every *.yaml but routing.yaml) or one file. Relative paths are relative to
+    # the configuration file's folder (to the working directory without a file).
     rules: str = "alert-rules"
     routing: str = "alert-rules/routing.yaml"
     evaluation_interval_seconds: _Positive = 5.0
@@ -203,7 +204,14 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             path = os.environ.get(ENV_CONFIG)
             if not path:
                 return cls()
-        return cls.from_mapping(read_yaml(path), source=str(path))
+        config = cls.from_mapping(read_yaml(path), source=str(path))
+        return config.relative_to(Path(path).parent)
+
+    def relative_to(self, base: Path) -> Config:
+        """Relative paths of the alerting section resolved against ``base`` (the config file's folder)."""
+        alerting = msgspec.structs.replace(
+            self.alerting, rules=str(base / self.alerting.rules), routing=str(base / self.alerting.routing))
+        return msgspec.structs.replace(self, alerting=alerting)
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:

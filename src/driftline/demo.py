@@ -94,10 +94,17 @@ class Demo:
 
     def _write_config(self, bootstrap: str, port: int) -> Path:
         path = self.workdir / "driftline.yaml"
+        rules = find_alert_rules()
+        alerting: dict[str, object] = {"enabled": False}
+        if rules is None:
+            print("driftline demo: no alert-rules/ folder here; running without alerts", flush=True)
+        else:
+            alerting = {"rules": str(rules), "routing": str(rules / "routing.yaml"), "evaluation_interval_seconds": 1.0}
         path.write_text(yaml.safe_dump({
             "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": "driftline", "group_id": "driftline-demo",
                       "partitions": 2},
             "metrics": {"host": "127.0.0.1", "port": port},
+            "alerting": alerting,
         }))
         return path
 
@@ -196,6 +203,14 @@ def status_line(samples: Samples) -> str:
     invalid = sum(v for (name, _), v in samples.items() if name == "driftline_events_invalid_total")
     parts.append(f"labels {labels:,.0f}, invalid {invalid:,.0f}")
     return " | ".join(parts)
+
+
+def find_alert_rules() -> Path | None:
+    """The shipped alert rules: ./alert-rules, else those of the source checkout driftline runs from."""
+    for candidate in (Path.cwd() / "alert-rules", Path(__file__).resolve().parents[2] / "alert-rules"):
+        if (candidate / "routing.yaml").is_file():
+            return candidate
+    return None
 
 
 def _scrape(url: str) -> Samples:

@@ -341,3 +341,13 @@ def test_promtool_check_config(tmp_path):
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     result = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"promtool check config {prometheus_config_path()}:\n{result.stdout}{result.stderr}"
+
+
+def test_worker_alert_rules_are_mounted_from_the_repo():
+    config = worker_config()
+    problems = []
+    for what, path in (("alerting.rules", config.alerting.rules), ("alerting.routing", config.alerting.routing)):
+        source = mount_source(service(WORKER), path)
+        if source is None or not source.exists():
+            problems.append(f"{what} {path} is not mounted from an existing path of the repo")
+    fail_on(problems, "worker alert rules")

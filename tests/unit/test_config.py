@@ -86,7 +86,13 @@ def test_missing_file(tmp_path):
 
 
 def test_empty_file_is_the_defaults(tmp_path):
-    assert Config.load(write(tmp_path, "")) == Config()
+    assert Config.load(write(tmp_path, "")) == Config().relative_to(tmp_path)
+
+
+def test_alerting_paths_are_relative_to_the_config_file(tmp_path):
+    config = Config.load(write(tmp_path, "alerting: {rules: rules, routing: /abs/routing.yaml}\n"))
+    assert config.alerting.rules == str(tmp_path / "rules")
+    assert config.alerting.routing == "/abs/routing.yaml"
 
 
 def test_secrets_come_from_env_or_file_and_never_show_in_reprs(tmp_path, monkeypatch):

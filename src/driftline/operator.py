@@ -1,0 +1,146 @@
+"""What the operator commands do: silences, firing alerts, route tests, configuration checks.
+
+:mod:`driftline.cli` parses arguments and prints; the work is here, so that it can be
+tested without a terminal. Silences are records on the compacted ``<prefix>.silences``
+topic: every change (add, expire) is a new record with its author and time, so the
+topic is the audit log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from driftline.alerting.matcher import alert_labels
+from driftline.alerting.model import AlertRecord, Status
+from driftline.alerting.routing import RoutingConfig
+from driftline.alerting.ruleset import RuleSet
+from driftline.alerting.silence import Silence, SilenceSet
+from driftline.alerting.duration import parse_duration
+from driftline.config import Config
+from driftline.error import ConfigError, DecodeError, DriftlineError
+from driftline.events.topic import TopicNames
+from driftline.state.table import CompactedTable
+
+
+def silences_table(config: Config) -> CompactedTable:
+    return CompactedTable(config.kafka, TopicNames(config.kafka.topic_prefix).silences)
+
+
+async def load_silences(config: Config) -> SilenceSet:
+    table = silences_table(config)
+    await table.ensure_topic()
+    silences = SilenceSet()
+    for raw in (await table.load()).values():
+        try:
+            silences.apply(Silence.decode(raw))
+        except DecodeError:
+            continue  # a record that is not a silence cannot mute anything; the notifier logs it
+    return silences
+
+
+async def add_silence(config: Config, matchers: list[str], duration: str, comment: str, now: float,
+                      author: str | None = None) -> Silence:
+    """Write a new silence starting now; raises DriftlineError when it is invalid."""
+    seconds = _seconds(duration)
+    try:
+        silence = Silence.new(matchers, starts_at=now, ends_at=now + seconds, created_by=author or getpass.getuser(),
+                              comment=comment, now=now)
+    except ValueError as exc:
+        raise DriftlineError(f"invalid silence: {exc}") from None
+    table = silences_table(config)
+    await table.ensure_topic()
+    try:
+        await table.put(silence.id.encode(), silence.encode())
+    finally:
+        await table.close()
+    return silence
+
+
+async def expire_silence(config: Config, silence_id: str, now: float) -> Silence:
+    """End a silence now (the record keeps who created it; the update is a new record)."""
+    silences = await load_silences(config)
+    expired = silences.expire(silence_id, now)
+    if expired is None:
+        raise DriftlineError(f"no silence with id {silence_id}")
+    table = silences_table(config)
+    try:
+        await table.put(expired.id.encode(), expired.encode())
+    finally:
+        await table.close()
+    return expired
+
+
+async def firing_alerts(config: Config) -> list[AlertRecord]:
+    """The alerts firing now: the latest record of every fingerprint on ``<prefix>.alerts``, if firing."""
+    table = CompactedTable(config.kafka, TopicNames(config.kafka.topic_prefix).alerts)
+    latest = await table.load()
+    records = [AlertRecord.decode(raw) for raw in latest.values()]
+    firing = [r for r in records if r.status is Status.FIRING]
+    return sorted(firing, key=lambda r: (r.severity.rank, r.starts_at))
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route_id: str
+    receiver: str
+    group_key: str
+
+
+def test_routes(config: Config, labels: dict[str, str]) -> list[RouteMatch]:
+    """Which receivers an alert with ``labels`` (and ``rule``/``severity`` among them) would reach."""
+    routing = RoutingConfig.load(config.alerting.routing)
+    return [RouteMatch(route.id, route.receiver, route.group_key(labels)) for route in routing.route.match(labels)]
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    """``key=value`` arguments as a label set; raises DriftlineError on anything else."""
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise DriftlineError(f"expected label=value, got {pair!r}")
+        labels[key] = value
+    return labels
+
+
+@dataclass(frozen=True)
+class ConfigReport:
+    rules: int
+    receivers: list[str]
+    routes: int
+
+
+def check_config(config: Config) -> ConfigReport:
+    """Load everything a worker would load at start; errors name the file and the key."""
+    if not config.alerting.enabled:
+        return ConfigReport(0, [], 0)
+    rules_path = Path(config.alerting.rules)
+    if not rules_path.exists():
+        raise ConfigError(f"alerting.rules: {rules_path} does not exist")
+    rules = RuleSet.load(rules_path)
+    routing = RoutingConfig.load(config.alerting.routing)
+    return ConfigReport(len(rules), sorted(routing.receivers), sum(1 for _ in routing.route.walk()))
+
+
+def alert_line(record: AlertRecord) -> str:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(alert_labels(record).items()) if k not in ("rule", "severity"))
+    return f"{record.severity.value:8} {record.rule:28} since {record.starts_at}  {labels}\n         {record.summary}"
+
+
+def silence_line(silence: Silence, now: float) -> str:
+    state = "active" if silence.active(now) else ("pending" if silence.starts_at.timestamp() > now else "expired")
+    return (f"{silence.id}  {state:7}  until {silence.ends_at.isoformat()}  by {silence.created_by}\n"
+            f"    {' '.join(silence.matchers)}  # {silence.comment}")
+
+
+def _seconds(duration: str) -> float:
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise DriftlineError(f"invalid duration {duration!r}: {exc}") from None
+    if seconds <= 0:
+        raise DriftlineError("a silence lasts a positive duration, e.g. 2h")
+    return seconds
