@@ -72,6 +72,18 @@ class Dispatcher:
                 del self._groups[group.key]
         return notifications
 
+    def delivery_failed(self, notification: Notification, now: float) -> None:
+        """Retry ``notification``'s alerts at their group's next flush (a group_interval from now)."""
+        group = self._groups.get(notification.group_key)
+        if group is None:
+            route = self.route.find(notification.route_id)
+            if route is None or not notification.alerts:
+                return
+            group = self._groups[notification.group_key] = AggregationGroup(
+                route, notification.group_key, notification.group_labels, now)
+            group.next_flush = now + route.group_interval
+        group.delivery_failed(notification)
+
     def next_deadline(self) -> float | None:
         """When :meth:`due` next has something to look at, or None with no groups."""
         return min((g.next_flush for g in self._groups.values()), default=None)

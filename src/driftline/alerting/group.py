@@ -84,6 +84,18 @@ class AggregationGroup:
         self.sent_firing, self.last_sent = fingerprints, now
         return Notification(self.route.receiver, self.route.id, self.key, dict(self.labels), firing, resolved)
 
+    def delivery_failed(self, notification: Notification) -> None:
+        """A flush's notification could not be delivered: send its alerts again at the next flush.
+
+        Its firing alerts count as not notified (so they are new again); its resolved alerts go
+        back into the group, still counted as notified firing (so their resolve goes out).
+        The notification log's dedup stage keeps a receiver that did get it from getting it twice.
+        """
+        self.sent_firing = (self.sent_firing - {a.fingerprint for a in notification.firing}) | {
+            a.fingerprint for a in notification.resolved}
+        for alert in notification.resolved:
+            self.alerts.setdefault(alert.fingerprint, alert)
+
     def _sorted(self) -> list[AlertRecord]:
         return sorted(self.alerts.values(), key=lambda a: (a.starts_at, a.fingerprint))
 

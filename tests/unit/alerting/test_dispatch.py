@@ -149,3 +149,24 @@ def test_state_of_a_route_that_is_gone_is_dropped(dispatcher):
                                             "receivers": [{"name": "slack", "type": "slack"}]}, "r.yaml").route
     restored = Dispatcher.from_state(root_only, dispatcher.to_state())
     assert [g.route.id for g in restored.groups()] == ["route"]
+
+
+def test_a_failed_delivery_is_sent_again_at_the_next_group_interval(dispatcher):
+    dispatcher.add(record("a"), now=0)
+    [first] = dispatcher.due(30)
+    dispatcher.delivery_failed(first, now=31)
+    [again] = dispatcher.due(330)
+    assert fps(again.firing) == ["a"]
+    assert dispatcher.due(630) == []  # delivered this time: quiet again
+
+
+def test_a_failed_resolve_is_sent_again_even_after_its_group_emptied(dispatcher):
+    dispatcher.add(record("a"), now=0)
+    dispatcher.due(30)
+    dispatcher.add(resolved("a"), now=40)
+    [closing] = dispatcher.due(330)
+    assert fps(closing.resolved) == ["a"] and dispatcher.groups() == []
+    dispatcher.delivery_failed(closing, now=331)
+    assert dispatcher.due(600) == []  # not before the group's interval
+    [again] = dispatcher.due(631)
+    assert fps(again.resolved) == ["a"] and again.firing == ()
