@@ -5,6 +5,7 @@ This module (with :mod:`driftline.cli`) is the only one that imports all the oth
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import time
@@ -24,7 +25,9 @@ from driftline.events.processor import EventProcessor
 from driftline.events.schema import EventKind
 from driftline.events.topic import TopicNames
 from driftline.metrics.collector import AlertsFiringCollector, MonitorCollector
-from driftline.metrics.instrument import WorkerInstruments
+from driftline.alerting.routing import RoutingConfig
+from driftline.metrics.instrument import NotifierInstruments, WorkerInstruments
+from driftline.notifier import Notifier
 from driftline.metrics.server import MetricsServer
 from driftline.monitor import MonitorRegistry
 
@@ -90,6 +93,34 @@ class MetricsService(mode.Service):
         await self.server.stop()
 
 
+class NotifierService(mode.Service):
+    """Runs the :class:`~driftline.notifier.Notifier` for as long as the worker runs."""
+
+    def __init__(self, notifier: Notifier, **kwargs: Any) -> None:
+        self.notifier = notifier
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await self.notifier.run(self._stop)
+        except Exception:
+            log.exception("notifier stopped with an error; alerts wait in the log until a worker delivers them")
+            raise
+
+    async def on_stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except (asyncio.TimeoutError, Exception):
+                self._task.cancel()
+
+
 class DriftlineWorker:
     """A driftline worker: faust agents on the input topics, monitors, dead letters and /metrics."""
 
@@ -113,6 +144,7 @@ class DriftlineWorker:
                                         after_batch=after_batch)
         register_agents(self.app, self.processor, self.topics, config.worker, kafka.partitions, kafka.replication_factor)
         self.metrics_server = MetricsServer(self.registry, config.metrics.host, config.metrics.port)
+        self.notifier = self._notifier(config)
         self.app.timer(STATUS_INTERVAL_SECONDS, name="driftline.status")(self._log_status)
         if self.evaluation is not None:
             self.registry.register(AlertsFiringCollector(self.evaluation.firing_counts))
@@ -132,6 +164,14 @@ class DriftlineWorker:
         log.info("alerting: %d rules from %s", len(rules), path)
         return RuleEvaluation(rules, self.monitors, TopicSink(alerts))
 
+    def _notifier(self, config: Config) -> Notifier | None:
+        if not (config.alerting.enabled and config.alerting.notify):
+            return None
+        routing = RoutingConfig.load(config.alerting.routing)
+        instruments = NotifierInstruments(self.registry)
+        return Notifier(config, routing, on_outcome=instruments.on_outcome, clock=self.clock,
+                        tick_seconds=config.alerting.notify_tick_seconds)
+
     async def _evaluate_all(self) -> None:
         assert self.evaluation is not None
         await self.evaluation.evaluate_all(self.clock())
@@ -146,8 +186,11 @@ class DriftlineWorker:
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGINT/SIGTERM; stops cleanly and exits the process."""
+        services: list[mode.Service] = [MetricsService(self.metrics_server)]
+        if self.notifier is not None:
+            services.append(NotifierService(self.notifier))
         worker = faust.Worker(
-            self.app, MetricsService(self.metrics_server), loglevel=loglevel, quiet=True,
+            self.app, *services, loglevel=loglevel, quiet=True,
             redirect_stdouts=False, logging_config=logging_config(loglevel),
         )
         log.info("driftline worker: group %s, topics %s.*, brokers %s, metrics on %s",

@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     alerts_list = alerts.add_parser("list", help="the alerts firing now")
     _config_option(alerts_list)
     alerts_list.set_defaults(handler=_alerts_list)
+    alerts_test = alerts.add_parser("test", help="send a test notification to a receiver")
+    alerts_test.add_argument("--receiver", "-r", required=True, help="a receiver name of the routing file")
+    alerts_test.add_argument("--resolve", action="store_true", help="then resolve it (closes a PagerDuty incident)")
+    _config_option(alerts_test)
+    alerts_test.set_defaults(handler=_alerts_test)
 
     silence = sub.add_parser("silence", help="silences: mute matching alerts for a while").add_subparsers(metavar="ACTION")
     silence_add = silence.add_parser("add", help="add a silence starting now")
@@ -145,6 +150,22 @@ def _alerts_list(args: argparse.Namespace) -> int:
     for record in firing:
         print(alert_line(record))
     print(f"{len(firing)} alerts firing")
+    return 0
+
+
+def _alerts_test(args: argparse.Namespace) -> int:
+    from driftline.alerting.routing import RoutingConfig
+    from driftline.notify.synthetic import send_test
+
+    config = Config.load(args.config)
+    routing = RoutingConfig.load(config.alerting.routing)
+    receiver = routing.receivers.get(args.receiver)
+    if receiver is None:
+        print(f"driftline: no receiver {args.receiver!r}; receivers: {', '.join(sorted(routing.receivers))}",
+              file=sys.stderr)
+        return 2
+    sent = asyncio.run(send_test(receiver, resolve=args.resolve))
+    print(f"sent a test notification to {receiver.name} ({receiver.type}): {sent.firing[0].summary}")
     return 0
 
 

@@ -173,6 +173,9 @@ class AlertingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rules: str = "alert-rules"
     routing: str = "alert-rules/routing.yaml"
     evaluation_interval_seconds: _Positive = 5.0
+    # Run the notifier in this worker (one worker of the group owns it at a time).
+    notify: bool = True
+    notify_tick_seconds: _Positive = 0.25
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -112,6 +112,8 @@ def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 
     while True:
         try:
             last = check()
+        except AssertionError:  # the check knows it can never succeed (e.g. the process died)
+            raise
         except Exception as exc:  # a check may fail until the thing is up
             last = exc
         if last and not isinstance(last, Exception):

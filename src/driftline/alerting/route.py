@@ -99,7 +99,7 @@ class Route:
             receiver=spec.receiver if spec.receiver is not None else base.receiver,
             matchers=parse_matchers(spec.matchers, where / "matchers"),
             group_by=_group_by(spec.group_by, where / "group_by") if spec.group_by is not None else base.group_by,
-            group_wait=_duration(spec.group_wait, base.group_wait, where / "group_wait"),
+            group_wait=_duration(spec.group_wait, base.group_wait, where / "group_wait", zero=True),
             group_interval=_duration(spec.group_interval, base.group_interval, where / "group_interval"),
             repeat_interval=_duration(spec.repeat_interval, base.repeat_interval, where / "repeat_interval"),
             continue_=spec.continue_,
@@ -119,13 +119,14 @@ def _group_by(names: list[str], where: KeyPath) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _duration(text: str | None, inherited: float, where: KeyPath) -> float:
+def _duration(text: str | None, inherited: float, where: KeyPath, zero: bool = False) -> float:
+    """A route's duration; only group_wait may be 0 (notify at once, as Alertmanager allows)."""
     if text is None:
         return inherited
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
         raise where.error(str(exc)) from None
-    if seconds <= 0:
-        raise where.error(f"expected a duration > 0, got {text!r}")
+    if seconds < 0 or (seconds == 0 and not zero):
+        raise where.error(f"expected a duration {'>= 0' if zero else '> 0'}, got {text!r}")
     return seconds

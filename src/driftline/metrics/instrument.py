@@ -33,3 +33,19 @@ class WorkerInstruments:
         self.batch_events = Histogram(
             name.BATCH_EVENTS, "Valid events per micro-batch.", buckets=BATCH_EVENTS_BUCKETS, registry=registry,
         )
+
+
+class NotifierInstruments:
+    """``driftline_notifications_total{channel,outcome}``: outcome is success, retry or failure."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notifications = Counter(
+            name.NOTIFICATIONS, "Notification attempts by channel (receiver type) and outcome.",
+            ["channel", "outcome"], registry=registry,
+        )
+        for channel in ("email", "slack", "pagerduty", "webhook"):
+            for outcome in ("success", "retry", "failure"):
+                self.notifications.labels(channel, outcome)
+
+    def on_outcome(self, channel: str, outcome: str) -> None:
+        self.notifications.labels(channel, outcome).inc()

@@ -19,3 +19,4 @@ FEATURE_STDDEV = "driftline_feature_stddev"  # gauge {model_id,model_version,fea
 FEATURES_UNTRACKED = "driftline_features_untracked_values"  # counter {model_id,model_version}
 DEADLETTER_WRITTEN = "driftline_deadletter_written"  # counter {topic}
 ALERTS_FIRING = "driftline_alerts_firing"  # gauge {rule,severity,model_id}
+NOTIFICATIONS = "driftline_notifications"  # counter: driftline_notifications_total{channel,outcome}

@@ -1,0 +1,229 @@
+"""The notifier: alert records from ``<prefix>.alerts`` to email, Slack, PagerDuty and webhooks.
+
+route ► group ► inhibit ► silence ► dedup ► retry ► send, as Alertmanager does, with
+every piece of state that must survive a restart kept in compacted topics:
+
+* ``<prefix>.notification-log``: what was last sent to each receiver for each group
+  (the dedup stage reads it), one record per (receiver, group key);
+* ``<prefix>.notifier-state``: the dispatcher's groups and the offset of the alerts
+  topic they reflect, written after every step that changed them;
+* ``<prefix>.silences``: the silences, read continuously.
+
+Why not a faust agent: the notifier must own the alerts topic alone (one partition, its
+own consumer group ``<group_id>-notifier``) and must restart from the offset its state
+reflects, not from faust's committed offset, so that a record is neither dropped (a
+crash during group_wait) nor replayed into a group that already notified it. A plain
+aiokafka consumer with manual offsets gives exactly that.
+
+One step of :meth:`Notifier.step`:
+
+1. add the alert records that arrived to the dispatcher (and to the inhibitor);
+2. take the notifications that are due (muting inhibited and silenced alerts);
+3. deliver them through the pipeline; a failed one goes back into its group;
+4. write the new notification-log entries, then the dispatcher state with the offset.
+
+A crash between 3 and 4 sends that notification again after restart (at least once);
+PagerDuty deduplicates it by ``dedup_key``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from driftline.alerting.dispatch import Dispatcher, muter
+from driftline.alerting.group import Notification
+from driftline.alerting.inhibit import Inhibitor
+from driftline.alerting.model import AlertRecord
+from driftline.alerting.routing import RoutingConfig
+from driftline.alerting.silence import Silence, SilenceSet
+from driftline.config import Config
+from driftline.error import DecodeError
+from driftline.events.topic import TopicNames
+from driftline.notify.channel import OnOutcome
+from driftline.notify.nflog import InMemoryNotificationLog, LogEntry
+from driftline.notify.pipeline import NotificationPipeline
+from driftline.state.table import CompactedTable
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = b"dispatcher"
+STATE_VERSION = 1
+
+
+class TopicNotificationLog(InMemoryNotificationLog):
+    """The notification log in memory, written through to a compacted topic by :meth:`flush`."""
+
+    def __init__(self, table: CompactedTable) -> None:
+        super().__init__()
+        self.table = table
+        self._pending: dict[bytes, bytes] = {}
+
+    async def load(self) -> None:
+        for raw in (await self.table.load()).values():
+            super().put(LogEntry.decode(raw))
+
+    def put(self, entry: LogEntry) -> None:
+        super().put(entry)
+        self._pending[LogEntry.log_key(entry.receiver, entry.group_key)] = entry.encode()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for key, value in pending.items():
+            await self.table.put(key, value)
+
+
+class NotifierState(msgspec.Struct):
+    """What ``<prefix>.notifier-state`` holds: the dispatcher and the alerts offset it reflects."""
+
+    version: int
+    offset: int
+    dispatcher: dict[str, Any]
+
+
+class Notifier:
+    """Delivers the alert records of ``<prefix>.alerts`` per the routing configuration."""
+
+    def __init__(self, config: Config, routing: RoutingConfig, *, on_outcome: OnOutcome | None = None,
+                 clock: Callable[[], float] = time.time, tick_seconds: float = 0.25) -> None:
+        self.config = config
+        self.routing = routing
+        self.topics = TopicNames(config.kafka.topic_prefix)
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.nflog = TopicNotificationLog(CompactedTable(config.kafka, f"{self.topics.prefix}.notification-log"))
+        self.pipeline = NotificationPipeline(routing.receivers, log=self.nflog, on_outcome=on_outcome)
+        self.state_table = CompactedTable(config.kafka, f"{self.topics.prefix}.notifier-state")
+        self.silences = SilenceSet()
+        self.dispatcher = Dispatcher(routing.route)
+        self.inhibitor = Inhibitor(routing.inhibit_rules)
+        self._partition = TopicPartition(self.topics.alerts, 0)
+        self._offset = 0  # the next alerts offset the dispatcher has not seen
+        self._owned = False
+        self.delivered = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set: own the alerts topic while the group gives it to us."""
+        for table in (self.nflog.table, self.state_table, CompactedTable(self.config.kafka, self.topics.silences)):
+            await table.ensure_topic()
+        consumer = AIOKafkaConsumer(**self.config.kafka.aiokafka_options("-notifier"),
+                                    group_id=f"{self.config.kafka.group_id}-notifier", enable_auto_commit=False,
+                                    auto_offset_reset="earliest",
+                                    session_timeout_ms=int(self.config.kafka.session_timeout_seconds * 1000),
+                                    heartbeat_interval_ms=int(self.config.kafka.heartbeat_interval_seconds * 1000))
+        consumer.subscribe([self.topics.alerts], listener=_Listener(self, consumer))
+        silences = asyncio.create_task(self._follow_silences(stop))
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=int(self.tick_seconds * 1000))
+                if self._owned:
+                    await self.step([r for records in batch.values() for r in records])
+        finally:
+            silences.cancel()
+            await consumer.stop()
+            for table in (self.nflog.table, self.state_table):
+                await table.close()
+
+    async def restore(self, consumer: AIOKafkaConsumer) -> None:
+        """On assignment: the latest state and the offset it reflects; the consumer seeks there."""
+        await self.nflog.load()
+        raw = (await self.state_table.load()).get(STATE_KEY)
+        self.dispatcher, self.inhibitor, self._offset = Dispatcher(self.routing.route), Inhibitor(self.routing.inhibit_rules), 0
+        if raw is not None:
+            state = msgspec.json.decode(raw, type=NotifierState)
+            self.dispatcher = Dispatcher.from_state(self.routing.route, state.dispatcher)
+            self._offset = state.offset
+            for group in self.dispatcher.groups():
+                for alert in group.alerts.values():
+                    self.inhibitor.observe(alert)
+        consumer.seek(self._partition, self._offset)
+        self._owned = True
+        log.info("notifier: owns %s from offset %d (%d groups restored)",
+                 self.topics.alerts, self._offset, len(self.dispatcher.groups()))
+
+    async def step(self, records: list[Any]) -> list[Notification]:
+        """One step (the module docstring lists it); returns what was delivered."""
+        now = self.clock()
+        for record in records:
+            try:
+                alert = AlertRecord.decode(record.value)
+            except (msgspec.DecodeError, TypeError):
+                log.warning("notifier: skipping an unreadable record at %s@%d", self.topics.alerts, record.offset)
+            else:
+                self.inhibitor.observe(alert)
+                self.dispatcher.add(alert, now)
+            self._offset = record.offset + 1
+        due = self.dispatcher.due(now, muter(self.inhibitor, self.silences))
+        delivered = []
+        if due:
+            deliveries = await self.pipeline.send_all(due, now, repeat_interval=self._repeat_interval)
+            for delivery in deliveries:
+                if delivery.error is not None:
+                    self.dispatcher.delivery_failed(delivery.notification, now)
+                elif delivery.sent is not None:
+                    delivered.append(delivery.sent)
+            self.delivered += len(delivered)
+            await self.nflog.flush()
+        if records or due:
+            await self._checkpoint()
+        return delivered
+
+    def _repeat_interval(self, notification: Notification) -> float:
+        route = self.routing.route.find(notification.route_id)
+        return route.repeat_interval if route is not None else self.routing.route.repeat_interval
+
+    async def _checkpoint(self) -> None:
+        state = NotifierState(STATE_VERSION, self._offset, self.dispatcher.to_state())
+        await self.state_table.put(STATE_KEY, msgspec.json.encode(state))
+
+    async def _follow_silences(self, stop: asyncio.Event) -> None:
+        """Apply every silence record as it arrives (the topic is read from its beginning)."""
+        consumer = AIOKafkaConsumer(**self.config.kafka.aiokafka_options("-silences"), enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(self.topics.silences)
+            while not partitions:
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(self.topics.silences)
+                await asyncio.sleep(0.1)
+            assigned = [TopicPartition(self.topics.silences, p) for p in partitions]
+            consumer.assign(assigned)
+            await consumer.seek_to_beginning(*assigned)
+            while not stop.is_set():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        self._apply_silence(record.value)
+        finally:
+            await consumer.stop()
+
+    def _apply_silence(self, raw: bytes | None) -> None:
+        if raw is None:
+            return
+        try:
+            silence = Silence.decode(raw)
+        except DecodeError as exc:
+            log.warning("notifier: ignoring an invalid silence record: %s", exc.detail)
+            return
+        if self.silences.apply(silence):
+            log.info("notifier: silence %s by %s: %s until %s", silence.id, silence.created_by,
+                     " ".join(silence.matchers), silence.ends_at.isoformat())
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, notifier: Notifier, consumer: AIOKafkaConsumer) -> None:
+        self.notifier = notifier
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.notifier._owned = False
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if self.notifier._partition in assigned:
+            await self.notifier.restore(self.consumer)
