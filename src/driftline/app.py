@@ -131,7 +131,7 @@ class DriftlineWorker:
         self.config = config
         self.topics = TopicNames(config.kafka.topic_prefix)
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.monitors = MonitorRegistry(config.monitoring)
+        self.monitors = MonitorRegistry(config.monitoring, config.quality)
         self.instruments = WorkerInstruments(self.registry)
         self.registry.register(MonitorCollector(self.monitors))
         self.app = build_faust_app(config)

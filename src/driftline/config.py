@@ -164,6 +164,21 @@ class MonitoringConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_categories: _PositiveInt = 50
 
 
+class QualityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The label join and the quality estimators (realized metrics, CBPE, error-stream detectors)."""
+
+    enabled: bool = True
+    # Predictions wait this long (event time) for their label, and labels for their prediction.
+    label_ttl_seconds: _Positive = 7 * 24 * 3600.0
+    # Per model: waiting predictions and labels beyond this are evicted, oldest first (and counted).
+    max_pending: _PositiveInt = 200_000
+    window_events: _PositiveInt | None = 1000
+    window_seconds: _Positive | None = None
+    detectors: list[Literal["ddm", "eddm", "hddm_a", "hddm_w", "adwin"]] = msgspec.field(
+        default_factory=lambda: ["adwin"])
+    cbpe: bool = True
+
+
 class AlertingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where the alert rules and the routing live, and how often rules are evaluated without new events."""
 
@@ -186,6 +201,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+    quality: QualityConfig = msgspec.field(default_factory=QualityConfig)
     alerting: AlertingConfig = msgspec.field(default_factory=AlertingConfig)
 
     @classmethod

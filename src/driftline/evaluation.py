@@ -19,7 +19,7 @@ from typing import Iterable, Protocol
 from driftline.alerting.evaluator import AlertEvaluator
 from driftline.alerting.model import AlertRecord
 from driftline.alerting.rule import Rule
-from driftline.alerting.sample import Sample
+from driftline.alerting.sample import ERROR_STREAM, Sample
 from driftline.monitor import Monitor, MonitorRegistry
 
 log = logging.getLogger(__name__)
@@ -100,4 +100,25 @@ def version_samples(monitor: Monitor, now: float) -> list[Sample]:
         return []
     labels = {"model_id": monitor.model_id, "model_version": monitor.model_version}
     total = sum(monitor.events.values())
-    return [Sample("event_rate", labels, monitor.rate.value(now), monitor.last_event_ts, events=total)]
+    samples = [Sample("event_rate", labels, monitor.rate.value(now), monitor.last_event_ts, events=total)]
+    samples.extend(quality_samples(monitor, labels))
+    return samples
+
+
+def quality_samples(monitor: Monitor, labels: dict[str, str]) -> list[Sample]:
+    """Realized and estimated performance, the estimate's error and the error-stream detectors."""
+    quality = monitor.quality
+    if quality is None:
+        return []
+    event_ts = monitor.last_event_ts
+    counts = quality.counts
+    samples = []
+    for value_name, values, events in (("model_performance", quality.realized, counts.get("joined")),
+                                       ("estimated_performance", quality.estimated, counts.get("predictions")),
+                                       ("performance_estimate_error", quality.estimate_error, counts.get("joined"))):
+        samples.extend(Sample(value_name, {**labels, "metric": metric}, value, event_ts, events=events)
+                       for metric, value in values.items())
+    samples.extend(Sample("drift_detected", {**labels, "feature": ERROR_STREAM, "detector": detector},
+                          float(fired), event_ts, events=counts.get("joined"))
+                   for detector, fired in quality.detections.items())
+    return samples

@@ -16,10 +16,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from driftline.config import MonitoringConfig
+from driftline.config import MonitoringConfig, QualityConfig
+from driftline.estimators.performance.quality import ModelQuality
 from driftline.estimators.rate import DecayedRate
 from driftline.estimators.summary import CategoricalSummary, NumericSummary
 from driftline.events.batch import ModelBatch
+from driftline.events.join import Joined, LabelJoin
 from driftline.events.schema import EventKind
 
 log = logging.getLogger(__name__)
@@ -49,10 +51,14 @@ class FeatureMonitor:
 class Monitor:
     """Everything driftline tracks for one (model_id, model_version)."""
 
-    def __init__(self, model_id: str, model_version: str, config: MonitoringConfig) -> None:
+    def __init__(self, model_id: str, model_version: str, config: MonitoringConfig,
+                 quality: QualityConfig | None = None) -> None:
         self.model_id = model_id
         self.model_version = model_version
         self.config = config
+        self.quality_config = quality or QualityConfig()
+        self.quality: ModelQuality | None = None  # built on the first prediction
+        self._quality_failed = False
         self.events: dict[EventKind, int] = {kind: 0 for kind in EventKind}
         self.last_event_ts = math.nan  # newest event time seen (epoch seconds)
         self.lag_seconds = math.nan  # processing time minus the newest event time of the last batch
@@ -82,6 +88,28 @@ class Monitor:
                 if feature is None:
                     continue
             feature.update(values)
+        if batch.kind is EventKind.PREDICTION:
+            self._update_quality(lambda q: q.update_predictions(
+                [e.prediction for e in batch.events], [e.scores for e in batch.events], batch.ts))
+
+    def update_joined(self, joined: list[Joined]) -> None:
+        """Predictions of this version joined to their labels: realized metrics, error-stream detectors."""
+        self._update_quality(lambda q: q.update_joined(joined))
+
+    def _update_quality(self, update: Any) -> None:
+        """Quality estimators see what the schema allows (e.g. a label type the task cannot use): such a
+        failure disables them for this version with one log line, and never stops the stream."""
+        config = self.quality_config
+        if not config.enabled or self._quality_failed:
+            return
+        try:
+            if self.quality is None:
+                self.quality = ModelQuality(window_events=config.window_events, window_seconds=config.window_seconds,
+                                            detectors=list(config.detectors), cbpe=config.cbpe)
+            update(self.quality)
+        except Exception:
+            self._quality_failed = True
+            log.exception("quality estimators of %s %s disabled after an error", self.model_id, self.model_version)
 
     def _add_feature(self, name: str, values: list[Any]) -> FeatureMonitor | None:
         known = len(self.features) + len(self._untyped_missing) - (name in self._untyped_missing)
@@ -148,9 +176,11 @@ class ModelLimitError(Exception):
 class MonitorRegistry:
     """All monitors of a worker, keyed by (model_id, model_version), bounded by ``max_models``."""
 
-    def __init__(self, config: MonitoringConfig) -> None:
+    def __init__(self, config: MonitoringConfig, quality: QualityConfig | None = None) -> None:
         self.config = config
+        self.quality = quality or QualityConfig()
         self._monitors: dict[tuple[str, str], Monitor] = {}
+        self.joins: dict[str, LabelJoin] = {}  # per model: predictions and labels waiting for each other
         self._models: set[str] = set()
         self.labels: dict[str, ModelInputs] = {}  # per model: labels (joined to versions in the quality issue)
         self.invalid: dict[str, DecayedRate] = {}  # per known model ("" = unknown): dead-lettered inputs per second
@@ -161,12 +191,14 @@ class MonitorRegistry:
         if monitor is None:
             if model_id not in self._models and len(self._models) >= self.config.max_models:
                 raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
-            monitor = self._monitors[(model_id, model_version)] = Monitor(model_id, model_version, self.config)
+            monitor = self._monitors[(model_id, model_version)] = Monitor(
+                model_id, model_version, self.config, self.quality)
             self._models.add(model_id)
             log.info("monitoring new model version %s %s", model_id, model_version)
         return monitor
 
-    def record_labels(self, batch: ModelBatch, now: float) -> None:
+    def record_labels(self, batch: ModelBatch, now: float) -> list[Joined]:
+        """Count a batch of labels and join them to waiting predictions; returns the joins."""
         if batch.model_id not in self._models and len(self._models) >= self.config.max_models:
             raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
         self._models.add(batch.model_id)
@@ -174,6 +206,43 @@ class MonitorRegistry:
         if inputs is None:
             inputs = self.labels[batch.model_id] = ModelInputs()
         inputs.add(batch.size, float(batch.ts.max()), now)
+        if not self.quality.enabled:
+            return []
+        join = self._join(batch.model_id)
+        joined = join.add_labels([e.request_id for e in batch.events], [e.label for e in batch.events], batch.ts)
+        join.expire(join.watermark)
+        return self._apply_joined(batch.model_id, joined)
+
+    def join_predictions(self, batch: ModelBatch) -> list[Joined]:
+        """Offer a batch of predictions (those with a request_id) to the label join; returns the joins."""
+        if not self.quality.enabled:
+            return []
+        keyed = [(e.request_id, t) for e, t in zip(batch.events, batch.ts.tolist()) if e.request_id is not None]
+        if not keyed:
+            return []
+        events = [e for e in batch.events if e.request_id is not None]
+        join = self._join(batch.model_id)
+        joined = join.add_predictions([k for k, _ in keyed], [t for _, t in keyed], batch.model_version,
+                                      [e.prediction for e in events], [e.scores for e in events])
+        join.expire(join.watermark)
+        return self._apply_joined(batch.model_id, joined)
+
+    def _join(self, model_id: str) -> LabelJoin:
+        join = self.joins.get(model_id)
+        if join is None:
+            join = self.joins[model_id] = LabelJoin(ttl_seconds=self.quality.label_ttl_seconds,
+                                                    max_pending=self.quality.max_pending)
+        return join
+
+    def _apply_joined(self, model_id: str, joined: list[Joined]) -> list[Joined]:
+        by_version: dict[str, list[Joined]] = {}
+        for item in joined:
+            by_version.setdefault(item.model_version, []).append(item)
+        for version, items in by_version.items():
+            monitor = self._monitors.get((model_id, version))
+            if monitor is not None:
+                monitor.update_joined(items)
+        return joined
 
     def record_invalid(self, model_id: str, count: int, now: float) -> None:
         """Count dead-lettered inputs of a model (by message key); unknown models count under ""."""

@@ -121,9 +121,12 @@ class EventProcessor:
                 touched.add(batch.model_id)
                 try:
                     if kind is EventKind.LABEL:
-                        self.monitors.record_labels(batch, now)
+                        joined = self.monitors.record_labels(batch, now)
                     else:
                         self.monitors.get(batch.model_id, batch.model_version).update(batch, now)
+                        joined = self.monitors.join_predictions(batch) if kind is EventKind.PREDICTION else []
+                    if joined:
+                        self._observe_delays(joined)
                     applied += batch.size
                 except ModelLimitError as exc:
                     source = {id(event): record for event, record in zip(events, origin)}
@@ -136,6 +139,11 @@ class EventProcessor:
         self.instruments.batch_seconds.observe(time.perf_counter() - started)
         self.instruments.batch_events.observe(applied)
         return applied
+
+    def _observe_delays(self, joined: list) -> None:
+        observe = self.instruments.label_delay.observe
+        for item in joined:
+            observe(max(item.label_ts - item.prediction_ts, 0.0))  # a label ahead of its prediction: no delay
 
     async def _dead_letter(self, record: InputRecord, rejection: Rejection) -> None:
         self._invalid[rejection.reason].inc()

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from driftline.estimators.summary import NumericSummary
+from driftline.alerting.sample import ERROR_STREAM
 from driftline.events.batch import LABEL_VERSION
 from driftline.events.schema import EventKind
 from driftline.metrics import name
@@ -67,10 +68,59 @@ class MonitorCollector(Collector):
         yield missing
         yield mean
         yield stddev
+        yield from self._quality(monitors)
+        yield from self._joins()
         yield self._lag(monitors)
         models = GaugeMetricFamily(name.MODELS_MONITORED, "Model versions monitored by this worker.")
         models.add_metric([], len(monitors))
         yield models
+
+    @staticmethod
+    def _quality(monitors: list[Monitor]) -> Iterator[Metric]:
+        """Realized and estimated performance, the estimate's error, error-stream detectors, per version."""
+        families = {
+            "realized": GaugeMetricFamily(name.MODEL_PERFORMANCE, "Realized performance over the window of joined "
+                                          "predictions (needs labels), by metric.", labels=[*_MODEL, "metric"]),
+            "estimated": GaugeMetricFamily(name.ESTIMATED_PERFORMANCE, "Performance estimated from the scores of "
+                                           "recent predictions (CBPE; no labels needed), by metric.",
+                                           labels=[*_MODEL, "metric"]),
+            "estimate_error": GaugeMetricFamily(name.PERFORMANCE_ESTIMATE_ERROR, "|estimated - realized| on the "
+                                                "same joined predictions, by metric.", labels=[*_MODEL, "metric"]),
+        }
+        detected = GaugeMetricFamily(name.DRIFT_DETECTED, "1 while a drift detector signals drift, else 0.",
+                                     labels=[*_MODEL, "feature", "detector"])
+        for monitor in monitors:
+            quality = monitor.quality
+            if quality is None:
+                continue
+            key = [monitor.model_id, monitor.model_version]
+            for attribute, family in families.items():
+                for metric, value in getattr(quality, attribute).items():
+                    family.add_metric([*key, metric], value)
+            for detector, fired in quality.detections.items():
+                detected.add_metric([*key, ERROR_STREAM, detector], float(fired))
+        yield from families.values()
+        yield detected
+
+    def _joins(self) -> Iterator[Metric]:
+        joined = CounterMetricFamily(name.LABELS_JOINED, "Labels joined to their prediction.", labels=["model_id"])
+        unmatched = CounterMetricFamily(name.LABELS_UNMATCHED, "Predictions and labels that waited longer than "
+                                        "quality.label_ttl_seconds for each other, by side.", labels=["model_id", "side"])
+        evicted = CounterMetricFamily(name.LABELS_EVICTED, "Waiting predictions and labels evicted by "
+                                      "quality.max_pending, by side.", labels=["model_id", "side"])
+        duplicate = CounterMetricFamily(name.LABELS_DUPLICATE, "Second predictions or labels of a request id "
+                                        "(ignored), by side.", labels=["model_id", "side"])
+        pending = GaugeMetricFamily(name.LABELS_PENDING, "Predictions waiting for their label and labels waiting "
+                                    "for their prediction.", labels=["model_id", "side"])
+        for model_id, join in list(self.monitors.joins.items()):
+            counts = join.counts
+            joined.add_metric([model_id], counts["joined"])
+            for side, singular in (("predictions", "prediction"), ("labels", "label")):
+                unmatched.add_metric([model_id, side], counts[f"expired_{side}"])
+                evicted.add_metric([model_id, side], counts[f"evicted_{side}"])
+                duplicate.add_metric([model_id, side], counts[f"duplicate_{side}"])
+                pending.add_metric([model_id, side], join.pending[side])
+        yield from (joined, unmatched, evicted, duplicate, pending)
 
     @staticmethod
     def _lag(monitors: list[Monitor]) -> Metric:

@@ -9,6 +9,8 @@ from driftline.metrics import name
 
 # Batches take from tens of microseconds (one small envelope) to a second (a backlog).
 BATCH_SECONDS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Labels arrive from seconds (clicks) to weeks (chargebacks) after their prediction.
+LABEL_DELAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
 BATCH_EVENTS_BUCKETS = (1, 10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 100_000)
 
 
@@ -29,6 +31,10 @@ class WorkerInstruments:
         self.batch_seconds = Histogram(
             name.BATCH_SECONDS, "Time to decode and apply one micro-batch of messages.",
             buckets=BATCH_SECONDS_BUCKETS, registry=registry,
+        )
+        self.label_delay = Histogram(
+            name.LABEL_DELAY_SECONDS, "Event time from a prediction to its label, per joined label.",
+            buckets=LABEL_DELAY_BUCKETS, registry=registry,
         )
         self.batch_events = Histogram(
             name.BATCH_EVENTS, "Valid events per micro-batch.", buckets=BATCH_EVENTS_BUCKETS, registry=registry,
