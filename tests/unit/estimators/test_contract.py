@@ -16,6 +16,8 @@ import pytest
 from driftline.estimators.base import Estimator
 from driftline.estimators.rate import DecayedRate
 from driftline.estimators.summary import CategoricalSummary, NumericSummary
+from tests.unit.estimators.drift.cases import cases as drift_cases
+from tests.unit.estimators.performance.cases import cases as performance_cases
 
 
 def numeric_data(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -37,6 +39,8 @@ CASES: dict[str, tuple[Callable[[], Estimator], Callable[[np.random.Generator, i
     "NumericSummary": (NumericSummary, numeric_data),
     "CategoricalSummary": (lambda: CategoricalSummary(max_categories=10), categorical_data),
     "DecayedRate": (lambda: DecayedRate(tau_seconds=5.0), event_times),
+    **drift_cases(numeric_data, categorical_data),
+    **performance_cases(),
 }
 
 
