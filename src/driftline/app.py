@@ -9,6 +9,7 @@ import asyncio
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from driftline.alerting.ruleset import RuleSet
 from driftline.config import Config, KafkaConfig
+from driftline.drift import VersionDrift
 from driftline.error import ConfigError
 from driftline.evaluation import RuleEvaluation
 from driftline.events.agent import TopicSink, raw_topic, register_agents
@@ -121,6 +123,30 @@ class NotifierService(mode.Service):
                 self._task.cancel()
 
 
+class Calibrator:
+    """Calibrates drift thresholds on one background thread, so that the stream never waits for it."""
+
+    def __init__(self, monitors: MonitorRegistry) -> None:
+        self.monitors = monitors
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftline-calibration")
+
+    def start_due(self) -> None:
+        for drift in self.monitors.calibrations_due():
+            drift.scheduled = True
+            asyncio.get_running_loop().create_task(self._calibrate(drift))
+
+    async def _calibrate(self, drift: VersionDrift) -> None:
+        started = time.perf_counter()
+        try:
+            estimator = await asyncio.get_running_loop().run_in_executor(self._executor, drift.calibrate)
+        except Exception as exc:  # a bad reference file or a degenerate reference: drift off, stream on
+            drift.install(None, exc)
+            return
+        drift.install(estimator)
+        log.info("calibrated drift of %s %s in %.1f s", drift.model_id, drift.model_version,
+                 time.perf_counter() - started)
+
+
 class DriftlineWorker:
     """A driftline worker: faust agents on the input topics, monitors, dead letters and /metrics."""
 
@@ -131,7 +157,8 @@ class DriftlineWorker:
         self.config = config
         self.topics = TopicNames(config.kafka.topic_prefix)
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.monitors = MonitorRegistry(config.monitoring, config.quality)
+        self.monitors = MonitorRegistry(config.monitoring, config.quality, config.drift)
+        self.calibrator = Calibrator(self.monitors)
         self.instruments = WorkerInstruments(self.registry)
         self.registry.register(MonitorCollector(self.monitors))
         self.app = build_faust_app(config)
@@ -139,9 +166,8 @@ class DriftlineWorker:
         deadletter = raw_topic(self.app, self.topics.deadletter, kafka.partitions, kafka.replication_factor)
         self.clock = clock
         self.evaluation = self._rule_evaluation(config)
-        after_batch = self.evaluation.evaluate if self.evaluation is not None else None
         self.processor = EventProcessor(config, self.monitors, TopicSink(deadletter), self.instruments, clock,
-                                        after_batch=after_batch)
+                                        after_batch=self._after_batch)
         register_agents(self.app, self.processor, self.topics, config.worker, kafka.partitions, kafka.replication_factor)
         self.metrics_server = MetricsServer(self.registry, config.metrics.host, config.metrics.port)
         self.notifier = self._notifier(config)
@@ -163,6 +189,11 @@ class DriftlineWorker:
         alerts = raw_topic(self.app, self.topics.alerts, 1, config.kafka.replication_factor)
         log.info("alerting: %d rules from %s", len(rules), path)
         return RuleEvaluation(rules, self.monitors, TopicSink(alerts))
+
+    async def _after_batch(self, models: set[str], now: float) -> None:
+        self.calibrator.start_due()
+        if self.evaluation is not None:
+            await self.evaluation.evaluate(models, now)
 
     def _notifier(self, config: Config) -> Notifier | None:
         if not (config.alerting.enabled and config.alerting.notify):

@@ -164,6 +164,22 @@ class MonitoringConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_categories: _PositiveInt = 50
 
 
+class DriftConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Data, prediction and multivariate drift against a reference per model version."""
+
+    enabled: bool = True
+    # Without a reference file, a version's reference is its first warmup_events events.
+    warmup_events: _PositiveInt = 5000
+    # Reference files (JSON lines of events or feature rows, CSV, Parquet) by "model_id" or "model_id/version".
+    references: dict[str, str] = {}
+    # Expected events between false alarms of one model, all its features and statistics together.
+    budget_events: Annotated[float, msgspec.Meta(ge=100)] = 1e7
+    window_events: _PositiveInt = 5000
+    detectors: list[str] = msgspec.field(default_factory=lambda: ["cusum"])
+    # Per model: feature -> importance, for the importance-weighted model drift score.
+    importances: dict[str, dict[str, float]] = {}
+
+
 class QualityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The label join and the quality estimators (realized metrics, CBPE, error-stream detectors)."""
 
@@ -201,6 +217,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+    drift: DriftConfig = msgspec.field(default_factory=DriftConfig)
     quality: QualityConfig = msgspec.field(default_factory=QualityConfig)
     alerting: AlertingConfig = msgspec.field(default_factory=AlertingConfig)
 
@@ -227,10 +244,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return config.relative_to(Path(path).parent)
 
     def relative_to(self, base: Path) -> Config:
-        """Relative paths of the alerting section resolved against ``base`` (the config file's folder)."""
+        """Relative paths (alert rules, reference files) resolved against ``base`` (the config file's folder)."""
         alerting = msgspec.structs.replace(
             self.alerting, rules=str(base / self.alerting.rules), routing=str(base / self.alerting.routing))
-        return msgspec.structs.replace(self, alerting=alerting)
+        drift = msgspec.structs.replace(
+            self.drift, references={key: str(base / path) for key, path in self.drift.references.items()})
+        return msgspec.structs.replace(self, alerting=alerting, drift=drift)
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:

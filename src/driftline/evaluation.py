@@ -102,6 +102,22 @@ def version_samples(monitor: Monitor, now: float) -> list[Sample]:
     total = sum(monitor.events.values())
     samples = [Sample("event_rate", labels, monitor.rate.value(now), monitor.last_event_ts, events=total)]
     samples.extend(quality_samples(monitor, labels))
+    samples.extend(drift_samples(monitor, labels))
+    return samples
+
+
+def drift_samples(monitor: Monitor, labels: dict[str, str]) -> list[Sample]:
+    """Drift statistics and detectors of a version whose drift is calibrated."""
+    drift = monitor.drift
+    if drift is None or drift.estimator is None:
+        return []
+    event_ts, events = monitor.last_event_ts, drift.estimator.events
+    samples = [Sample("feature_drift", {**labels, "feature": feature, "method": method}, value, event_ts, events)
+               for feature, method, value in drift.feature_values()]
+    samples.extend(Sample("prediction_drift", {**labels, "method": method}, value, event_ts, events)
+                   for method, value in drift.prediction_values())
+    samples.extend(Sample("drift_detected", {**labels, "feature": feature, "detector": detector}, float(fired),
+                          event_ts, events) for feature, detector, fired in drift.detections())
     return samples
 
 

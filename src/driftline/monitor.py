@@ -16,7 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from driftline.config import MonitoringConfig, QualityConfig
+from driftline.config import DriftConfig, MonitoringConfig, QualityConfig
+from driftline.drift import VersionDrift, positive_scores
 from driftline.estimators.performance.quality import ModelQuality
 from driftline.estimators.rate import DecayedRate
 from driftline.estimators.summary import CategoricalSummary, NumericSummary
@@ -52,13 +53,15 @@ class Monitor:
     """Everything driftline tracks for one (model_id, model_version)."""
 
     def __init__(self, model_id: str, model_version: str, config: MonitoringConfig,
-                 quality: QualityConfig | None = None) -> None:
+                 quality: QualityConfig | None = None, drift: DriftConfig | None = None) -> None:
         self.model_id = model_id
         self.model_version = model_version
         self.config = config
         self.quality_config = quality or QualityConfig()
         self.quality: ModelQuality | None = None  # built on the first prediction
         self._quality_failed = False
+        drift = drift or DriftConfig()
+        self.drift = VersionDrift(model_id, model_version, drift) if drift.enabled else None
         self.events: dict[EventKind, int] = {kind: 0 for kind in EventKind}
         self.last_event_ts = math.nan  # newest event time seen (epoch seconds)
         self.lag_seconds = math.nan  # processing time minus the newest event time of the last batch
@@ -88,9 +91,13 @@ class Monitor:
                 if feature is None:
                     continue
             feature.update(values)
+        predictions = scores = None
         if batch.kind is EventKind.PREDICTION:
-            self._update_quality(lambda q: q.update_predictions(
-                [e.prediction for e in batch.events], [e.scores for e in batch.events], batch.ts))
+            predictions = [e.prediction for e in batch.events]
+            scores = [e.scores for e in batch.events]
+            self._update_quality(lambda q: q.update_predictions(predictions, scores, batch.ts))
+        if self.drift is not None:
+            self.drift.update(batch.columns, predictions, None if scores is None else positive_scores(scores))
 
     def update_joined(self, joined: list[Joined]) -> None:
         """Predictions of this version joined to their labels: realized metrics, error-stream detectors."""
@@ -176,9 +183,11 @@ class ModelLimitError(Exception):
 class MonitorRegistry:
     """All monitors of a worker, keyed by (model_id, model_version), bounded by ``max_models``."""
 
-    def __init__(self, config: MonitoringConfig, quality: QualityConfig | None = None) -> None:
+    def __init__(self, config: MonitoringConfig, quality: QualityConfig | None = None,
+                 drift: DriftConfig | None = None) -> None:
         self.config = config
         self.quality = quality or QualityConfig()
+        self.drift = drift or DriftConfig()
         self._monitors: dict[tuple[str, str], Monitor] = {}
         self.joins: dict[str, LabelJoin] = {}  # per model: predictions and labels waiting for each other
         self._models: set[str] = set()
@@ -192,7 +201,7 @@ class MonitorRegistry:
             if model_id not in self._models and len(self._models) >= self.config.max_models:
                 raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
             monitor = self._monitors[(model_id, model_version)] = Monitor(
-                model_id, model_version, self.config, self.quality)
+                model_id, model_version, self.config, self.quality, self.drift)
             self._models.add(model_id)
             log.info("monitoring new model version %s %s", model_id, model_version)
         return monitor
@@ -251,6 +260,10 @@ class MonitorRegistry:
         if rate is None:
             rate = self.invalid[key] = DecayedRate(RATE_TAU_SECONDS)
         rate.add(count, now)
+
+    def calibrations_due(self) -> list[VersionDrift]:
+        """Versions whose drift reference is ready and whose thresholds are not calibrated yet."""
+        return [m.drift for m in self if m.drift is not None and m.drift.needs_calibration]
 
     def model_ids(self) -> list[str]:
         return list(self._models)

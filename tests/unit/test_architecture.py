@@ -26,3 +26,10 @@ def test_no_print_outside_the_command_line():
             if line.lstrip().startswith("print("):
                 offenders.append(f"{path.relative_to(REPO)}:{number}")
     assert not offenders, "use logging, not print: " + ", ".join(offenders)
+
+
+def test_reserved_feature_names_agree_between_drift_and_alerting():
+    from driftline import drift
+    from driftline.alerting import sample
+
+    assert (drift.PREDICTION_STREAM, drift.MULTIVARIATE) == (sample.PREDICTION_STREAM, sample.MULTIVARIATE)

@@ -68,7 +68,10 @@ class MonitorCollector(Collector):
         yield missing
         yield mean
         yield stddev
-        yield from self._quality(monitors)
+        detected = _detected_family()  # one family, filled by the drift and the error-stream detectors
+        yield from self._drift(monitors, detected)
+        yield from self._quality(monitors, detected)
+        yield detected
         yield from self._joins()
         yield self._lag(monitors)
         models = GaugeMetricFamily(name.MODELS_MONITORED, "Model versions monitored by this worker.")
@@ -76,7 +79,7 @@ class MonitorCollector(Collector):
         yield models
 
     @staticmethod
-    def _quality(monitors: list[Monitor]) -> Iterator[Metric]:
+    def _quality(monitors: list[Monitor], detected: GaugeMetricFamily) -> Iterator[Metric]:
         """Realized and estimated performance, the estimate's error, error-stream detectors, per version."""
         families = {
             "realized": GaugeMetricFamily(name.MODEL_PERFORMANCE, "Realized performance over the window of joined "
@@ -87,8 +90,6 @@ class MonitorCollector(Collector):
             "estimate_error": GaugeMetricFamily(name.PERFORMANCE_ESTIMATE_ERROR, "|estimated - realized| on the "
                                                 "same joined predictions, by metric.", labels=[*_MODEL, "metric"]),
         }
-        detected = GaugeMetricFamily(name.DRIFT_DETECTED, "1 while a drift detector signals drift, else 0.",
-                                     labels=[*_MODEL, "feature", "detector"])
         for monitor in monitors:
             quality = monitor.quality
             if quality is None:
@@ -100,7 +101,39 @@ class MonitorCollector(Collector):
             for detector, fired in quality.detections.items():
                 detected.add_metric([*key, ERROR_STREAM, detector], float(fired))
         yield from families.values()
-        yield detected
+
+    @staticmethod
+    def _drift(monitors: list[Monitor], detected: GaugeMetricFamily) -> Iterator[Metric]:
+        """Drift statistics per feature, of the prediction and multivariate; detectors; the model score."""
+        feature = GaugeMetricFamily(name.FEATURE_DRIFT, "Drift of a feature against the reference, by method "
+                                    "(distances over the window; cusum_* as statistic / calibrated threshold).",
+                                    labels=_FEATURE + ["method"])
+        prediction = GaugeMetricFamily(name.PREDICTION_DRIFT, "Drift of the prediction (score_*: of the "
+                                       "positive-class score) against the reference, by method.",
+                                       labels=[*_MODEL, "method"])
+        multivariate = GaugeMetricFamily(name.MULTIVARIATE_DRIFT, "Drift of the features' joint distribution "
+                                         "(PCA reconstruction error), by method.", labels=[*_MODEL, "method"])
+        score = GaugeMetricFamily(name.DRIFT_SCORE, "Importance-weighted model drift score: 1 = a detector at "
+                                  "its calibrated threshold.", labels=_MODEL)
+        phase = GaugeMetricFamily(name.DRIFT_PHASE, "1 for the drift watch's current phase (warming_up, "
+                                  "calibrating, watching, failed).", labels=[*_MODEL, "phase"])
+        for monitor in monitors:
+            drift = monitor.drift
+            if drift is None:
+                continue
+            key = [monitor.model_id, monitor.model_version]
+            phase.add_metric([*key, drift.phase.value], 1.0)
+            for feature_name, method, value in drift.feature_values():
+                feature.add_metric([*key, feature_name, method], value)
+            for method, value in drift.prediction_values():
+                prediction.add_metric([*key, method], value)
+            for method, value in drift.multivariate_values():
+                multivariate.add_metric([*key, method], value)
+            for feature_name, detector, fired in drift.detections():
+                detected.add_metric([*key, feature_name, detector], float(fired))
+            if drift.estimator is not None:
+                score.add_metric(key, drift.estimator.drift_score)
+        yield from (feature, prediction, multivariate, score, phase)
 
     def _joins(self) -> Iterator[Metric]:
         joined = CounterMetricFamily(name.LABELS_JOINED, "Labels joined to their prediction.", labels=["model_id"])
@@ -152,3 +185,8 @@ class AlertsFiringCollector(Collector):
         for (rule, severity, model_id), count in sorted(self.firing_counts().items()):
             firing.add_metric([rule, severity, model_id], count)
         yield firing
+
+
+def _detected_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(name.DRIFT_DETECTED, "1 while a drift detector signals drift, else 0.",
+                             labels=[*_MODEL, "feature", "detector"])

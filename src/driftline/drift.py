@@ -1,0 +1,157 @@
+"""Drift of one model version inside the worker: its reference, its calibration, its updates.
+
+A version's drift estimators need a reference. It comes from a file named in
+``drift.references`` (by ``model_id/version`` or ``model_id``) or, without one, from
+the version's first ``drift.warmup_events`` events. Building :class:`ModelDrift`
+calibrates every threshold from the reference (~0.2–0.5 s per column), which must not
+stall the stream: it runs on one background thread, and the events that arrive
+meanwhile update everything else but not drift.
+
+Names exported (label values of ``driftline_feature_drift``, ``driftline_prediction_drift``
+and ``driftline_drift_detected``) are the estimators' own; for the prediction, the
+positive-class score's methods carry a ``score_`` prefix, and the reserved feature
+names ``__prediction__`` and ``__multivariate__`` mark the non-feature detectors.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from driftline.config import DriftConfig
+from driftline.estimators.drift.model import DriftOptions, ModelDrift
+from driftline.estimators.reference import Reference, ReferenceBuilder
+
+log = logging.getLogger(__name__)
+
+# Reserved values of the ``feature`` label for detectors that watch no single feature; the same
+# strings as driftline.alerting.sample's (the event path may not import alerting; a test ties them).
+PREDICTION_STREAM = "__prediction__"
+MULTIVARIATE = "__multivariate__"
+
+
+class DriftPhase(str, enum.Enum):
+    WARMING_UP = "warming_up"  # collecting the reference from the first events
+    CALIBRATING = "calibrating"  # reference ready, thresholds being calibrated in the background
+    WATCHING = "watching"
+    FAILED = "failed"  # the reference could not be built or calibrated (logged)
+
+
+class VersionDrift:
+    """The drift state of one model version: warm-up, then calibrated estimators."""
+
+    def __init__(self, model_id: str, model_version: str, config: DriftConfig) -> None:
+        self.model_id = model_id
+        self.model_version = model_version
+        self.config = config
+        self.estimator: ModelDrift | None = None
+        self.reference: Reference | None = None
+        self.builder: ReferenceBuilder | None = None
+        self.phase = DriftPhase.WARMING_UP
+        self.scheduled = False  # handed to the calibration thread
+        path = config.references.get(f"{model_id}/{model_version}") or config.references.get(model_id)
+        self.reference_file = Path(path) if path else None
+        if self.reference_file is not None:
+            self.phase = DriftPhase.CALIBRATING
+        else:
+            self.builder = ReferenceBuilder(size=config.warmup_events)
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Ready to calibrate and not yet handed to the calibrator."""
+        return self.phase is DriftPhase.CALIBRATING and self.estimator is None and not self.scheduled
+
+    def update(self, columns: dict[str, list[Any]], predictions: Sequence[Any] | None,
+               scores: Sequence[Any] | None) -> None:
+        if self.estimator is not None:
+            self.estimator.update_batch(columns, predictions=predictions, scores=scores)
+        elif self.builder is not None and self.phase is DriftPhase.WARMING_UP:
+            self.builder.update_batch(columns, predictions=predictions, scores=scores)
+            if self.builder.ready:
+                self.phase = DriftPhase.CALIBRATING
+
+    def calibrate(self) -> ModelDrift:
+        """Build the reference (file or warm-up) and calibrate; runs on the calibration thread."""
+        if self.reference_file is not None:
+            reference = load_reference(self.reference_file)
+        else:
+            assert self.builder is not None
+            reference = self.builder.build()
+        options = DriftOptions(budget_events=self.config.budget_events, window_events=self.config.window_events,
+                               detectors=tuple(self.config.detectors),
+                               importances=self.config.importances.get(self.model_id, {}))
+        self.reference = reference
+        return ModelDrift(reference, options)
+
+    def install(self, estimator: ModelDrift | None, error: BaseException | None = None) -> None:
+        """Back on the event loop: the calibrated estimator (or the failure) takes effect."""
+        self.builder = None  # the warm-up rows are no longer needed
+        if estimator is None:
+            self.phase = DriftPhase.FAILED
+            log.error("drift of %s %s is off: %s", self.model_id, self.model_version, error)
+            return
+        self.estimator = estimator
+        self.phase = DriftPhase.WATCHING
+        log.info("drift of %s %s: watching %d features against its reference", self.model_id,
+                 self.model_version, len(estimator.values("feature")))
+
+    def feature_values(self) -> Iterator[tuple[str, str, float]]:
+        """(feature, method, value) of every feature statistic and CUSUM (as S/h)."""
+        if self.estimator is None:
+            return
+        for feature, values in self.estimator.values("feature").items():
+            for method, value in values.items():
+                yield feature, method, value
+
+    def prediction_values(self) -> Iterator[tuple[str, float]]:
+        """(method, value) of the prediction's statistics; the score's methods start with ``score_``."""
+        if self.estimator is None:
+            return
+        for subject, values in self.estimator.values("prediction").items():
+            prefix = "" if subject == "prediction" else f"{subject}_"
+            for method, value in values.items():
+                yield f"{prefix}{method}", value
+
+    def multivariate_values(self) -> Iterator[tuple[str, float]]:
+        if self.estimator is None:
+            return
+        for values in self.estimator.values("multivariate").values():
+            yield from values.items()
+
+    def detections(self) -> Iterator[tuple[str, str, bool]]:
+        """(feature label, detector, detected) of every calibrated detector."""
+        if self.estimator is None:
+            return
+        for kind, subjects in (("feature", self.estimator.detections("feature")),
+                               ("prediction", self.estimator.detections("prediction")),
+                               ("multivariate", self.estimator.detections("multivariate"))):
+            for subject, detectors in subjects.items():
+                feature = {"feature": subject, "prediction": PREDICTION_STREAM, "multivariate": MULTIVARIATE}[kind]
+                prefix = f"{subject}_" if kind == "prediction" and subject != "prediction" else ""
+                for detector, fired in detectors.items():
+                    yield feature, f"{prefix}{detector}", fired
+
+
+def load_reference(path: Path) -> Reference:
+    """A reference from a JSON-lines, CSV or Parquet file, by its suffix."""
+    suffixes = "".join(path.suffixes).lower()
+    if suffixes.endswith(".csv"):
+        return Reference.from_csv(path)
+    if suffixes.endswith(".parquet"):
+        return Reference.from_parquet(path)
+    return Reference.from_jsonl(path)
+
+
+def positive_scores(scores: Sequence[Any]) -> list[float | None]:
+    """The positive-class probability of each event's ``scores`` (a number, or class → probability)."""
+    out: list[float | None] = []
+    for score in scores:
+        if score is None or isinstance(score, float):
+            out.append(score)
+        elif isinstance(score, dict):
+            out.append(score.get("1", score.get("true", score.get("True"))) if len(score) <= 2 else None)
+        else:
+            out.append(None)
+    return out
