@@ -84,6 +84,8 @@ def build_faust_app(config: Config, data_dir: Path | None = None) -> faust.App:
 class MetricsService(mode.Service):
     """Runs the /metrics server for as long as the worker runs."""
 
+    logger = logging.getLogger("driftline.service")  # mode's start/stop chatter, quiet by default
+
     def __init__(self, server: MetricsServer, **kwargs: Any) -> None:
         self.server = server
         super().__init__(**kwargs)
@@ -97,6 +99,8 @@ class MetricsService(mode.Service):
 
 class NotifierService(mode.Service):
     """Runs the :class:`~driftline.notifier.Notifier` for as long as the worker runs."""
+
+    logger = logging.getLogger("driftline.service")
 
     def __init__(self, notifier: Notifier, **kwargs: Any) -> None:
         self.notifier = notifier
@@ -238,5 +242,5 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
         "root": {"level": "WARNING", "handlers": ["stderr"]},
-        "loggers": {"driftline": {"level": level.upper()}},
+        "loggers": {"driftline": {"level": level.upper()}, "driftline.service": {"level": "WARNING"}},
     }

@@ -26,8 +26,10 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.broker import EmbeddedBroker, free_port, wait_for_port
@@ -41,7 +43,7 @@ LABEL_DELAY_SECONDS = 3.0
 
 @dataclass
 class SyntheticStream:
-    """The two demo models' events; ``drifted`` switches fraud-detector's inputs to their drifted form."""
+    """The two demo models' events; ``drifted`` switches fraud-detector's inputs and outcomes to their drifted form."""
 
     rng: random.Random
     drifted: bool = False
@@ -52,9 +54,13 @@ class SyntheticStream:
         amount = self.rng.lognormvariate(4.2 if not self.drifted else 4.8, 0.6)
         country = self.rng.choices(["DE", "FR", "US", "GB"], [0.4, 0.3, 0.2, 0.1] if not self.drifted else [0.2, 0.2, 0.5, 0.1])[0]
         age = None if self.rng.random() < 0.03 else round(self.rng.expovariate(1 / 400), 1)
-        score = 1 / (1 + math.exp(-(amount / 150 - 2.5 + (country == "US") * 0.8)))
+        logit = (amount - 90) / 10 + 0.8 * (country == "US")
+        score = 1 / (1 + math.exp(-logit))
+        # After the drift the world changed too (concept drift): outcomes follow the features far less than
+        # the model believes, so its accuracy drops and its scores are no longer calibrated.
+        truth = score if not self.drifted else 1 / (1 + math.exp(-(logit * 0.15 - 0.5)))
         features = {"amount": round(amount, 2), "country": country, "account_age_days": age}
-        return f"f{self.sequence}", features, int(self.rng.random() < score), score
+        return f"f{self.sequence}", features, int(self.rng.random() < truth), score
 
     def churn(self) -> tuple[dict, float]:
         tenure = self.rng.randint(1, 72)
@@ -77,6 +83,7 @@ class Demo:
 
     def run(self) -> int:
         port = self.metrics_port if _port_free(self.metrics_port) else free_port()
+        self.alerts_port = free_port()
         with EmbeddedBroker() as broker:
             print(f"driftline demo: embedded broker (tansu) on {broker.bootstrap_servers}", flush=True)
             config = self._write_config(broker.bootstrap_servers, port)
@@ -99,12 +106,17 @@ class Demo:
         if rules is None:
             print("driftline demo: no alert-rules/ folder here; running without alerts", flush=True)
         else:
-            alerting = {"rules": str(rules), "routing": str(rules / "routing.yaml"), "evaluation_interval_seconds": 1.0}
+            routing = self.workdir / "routing.yaml"
+            routing.write_text(yaml.safe_dump(demo_routing(f"http://127.0.0.1:{self.alerts_port}/alerts")))
+            alerting = {"rules": str(rules), "routing": str(routing), "evaluation_interval_seconds": 1.0,
+                        "notify_tick_seconds": 0.1}
         path.write_text(yaml.safe_dump({
             "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": "driftline", "group_id": "driftline-demo",
                       "partitions": 2},
             "metrics": {"host": "127.0.0.1", "port": port},
             "alerting": alerting,
+            # a quick reference: the first 3,000 events of each version (the drift comes later)
+            "drift": {"warmup_events": 3000},
         }))
         return path
 
@@ -124,6 +136,7 @@ class Demo:
             loop.call_later(self.duration, stop.set)
         stream = SyntheticStream(random.Random(7))
         started = time.monotonic()
+        alerts = await start_alert_printer(self.alerts_port, started)
         async with AsyncProducer(bootstrap, topic_prefix="driftline", client_id="driftline-demo") as producer:
             reporter = asyncio.create_task(self._report(metrics_url, started, stream))
             try:
@@ -131,6 +144,7 @@ class Demo:
             finally:
                 reporter.cancel()
                 await producer.flush(timeout=5)
+                await alerts.cleanup()
         dropped = producer.dropped_total
         print(f"driftline demo: produced {stream.sequence} fraud-detector predictions; client dropped {dropped}",
               flush=True)
@@ -203,6 +217,33 @@ def status_line(samples: Samples) -> str:
     invalid = sum(v for (name, _), v in samples.items() if name == "driftline_events_invalid_total")
     parts.append(f"labels {labels:,.0f}, invalid {invalid:,.0f}")
     return " | ".join(parts)
+
+
+def demo_routing(url: str) -> dict[str, Any]:
+    """Every alert to the demo's own webhook receiver, which prints it; no waiting to group."""
+    return {
+        "route": {"receiver": "demo", "group_by": ["model_id", "model_version", "rule"], "group_wait": "0s",
+                  "group_interval": "5s", "repeat_interval": "1h"},
+        "receivers": [{"name": "demo", "type": "webhook", "send_resolved": True, "settings": {"url": url}}],
+    }
+
+
+async def start_alert_printer(port: int, started: float) -> web.AppRunner:
+    """A webhook receiver on loopback that prints each alert notification the worker sends."""
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.json()
+        for alert in body.get("alerts", []):
+            status = "RESOLVED" if alert.get("status") == "resolved" else "FIRING"
+            print(f"driftline demo: [{time.monotonic() - started:5.0f}s] ALERT {status} "
+                  f"[{alert.get('severity')}] {alert.get('summary')}", flush=True)
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/alerts", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
 
 
 def find_alert_rules() -> Path | None:

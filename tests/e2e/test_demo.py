@@ -28,14 +28,15 @@ def test_demo_shows_the_stream_and_its_drift_then_stops_cleanly_on_ctrl_c(kafka_
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "driftline", "demo", "--metrics-port", str(port), "--rate", "300",
-         "--drift-after", "12"],
+         "--drift-after", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
     try:
-        statuses = wait_until(lambda: _after_drift(lines), timeout=90, what="two status lines after the drift")
+        statuses = wait_until(lambda: _after_drift(lines), timeout=120,
+                              what="a drift alert and two status lines after the drift")
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         code = process.wait(timeout=60)
@@ -44,7 +45,10 @@ def test_demo_shows_the_stream_and_its_drift_then_stops_cleanly_on_ctrl_c(kafka_
     assert code == 0, output
     assert f"worker metrics on http://127.0.0.1:{port}/metrics" in output
     assert "drift injected into fraud-detector" in output
-    before = [s for s in statuses if s[0] < 12]
+    alerts = [line for line in output.splitlines() if "ALERT FIRING" in line]
+    assert alerts and all(int(re.search(r"\[\s*(\d+)s\]", a).group(1)) >= 20 for a in alerts), output  # none before
+    assert any("Drift in feature amount of fraud-detector v7" in a for a in alerts)
+    before = [s for s in statuses if s[0] < 20]
     after = statuses[-1]
     assert before and after[1] > before[-1][1] > 0, output  # events keep flowing
     assert after[4] > before[-1][4]  # the churn model too
@@ -62,5 +66,6 @@ def _after_drift(lines: list[str]) -> list[tuple[int, int, float, float, int]] |
             seconds, events, lag, mean, churn = match.groups()
             statuses.append((int(seconds), int(events.replace(",", "")), float(lag), float(mean),
                              int(churn.replace(",", ""))))
-    drifted = [s for s in statuses if s[0] >= 12 + 5]
-    return statuses if len(drifted) >= 2 and any(s[0] < 12 for s in statuses) else None
+    drifted = [s for s in statuses if s[0] >= 20 + 5]
+    alerted = any("ALERT FIRING" in line and "amount" in line for line in list(lines))
+    return statuses if alerted and len(drifted) >= 2 and any(s[0] < 20 for s in statuses) else None
