@@ -22,6 +22,7 @@ from driftline.alerting.duration import parse_duration
 from driftline.config import Config
 from driftline.error import ConfigError, DecodeError, DriftlineError
 from driftline.events.topic import TopicNames
+from driftline.notify.pipeline import build_channel
 from driftline.state.table import CompactedTable
 
 
@@ -122,6 +123,11 @@ def check_config(config: Config) -> ConfigReport:
         raise ConfigError(f"alerting.rules: {rules_path} does not exist")
     rules = RuleSet.load(rules_path)
     routing = RoutingConfig.load(config.alerting.routing)
+    for receiver in routing.receivers.values():
+        try:
+            build_channel(receiver)  # each channel's settings, validated as the notifier will
+        except ConfigError as exc:
+            raise ConfigError(f"{config.alerting.routing}: {exc}") from None
     return ConfigReport(len(rules), sorted(routing.receivers), sum(1 for _ in routing.route.walk()))
 
 
