@@ -40,6 +40,7 @@ from driftline.estimators.drift.base import ColumnEstimator
 from driftline.estimators.drift.bucket import null_shares
 from driftline.estimators.drift.encoder import Encoder, NumericEncoder
 from driftline.estimators.reference import ColumnReference
+from driftline.estimators.river import feed
 
 METHODS = {"adwin": drift.ADWIN, "page_hinkley": drift.PageHinkley, "kswin": drift.KSWIN}
 
@@ -82,15 +83,10 @@ class RiverDetector(ColumnEstimator):
         self._last_alarm = -1
 
     def update_codes(self, codes: np.ndarray) -> Self:
-        x = self._inputs[codes]
-        present = np.flatnonzero(~np.isnan(x))
-        detector = self._detector
-        update = detector.update
-        for i, value in zip(present.tolist(), x[present].tolist()):
-            update(value)
-            if detector.drift_detected:
-                self._alarms += 1
-                self._last_alarm = self._events + i
+        alarms, last = feed(self._detector, self._inputs[codes], self._events)
+        if alarms:
+            self._alarms += alarms
+            self._last_alarm = last
         self._events += codes.size
         return self
 

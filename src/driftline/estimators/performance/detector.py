@@ -40,6 +40,7 @@ from river import _river_rust, drift, stats
 from river.drift.binary.hddm_w import SampleInfo
 
 from driftline.estimators.base import Estimator, State
+from driftline.estimators.river import feed
 
 DETECTORS: dict[str, Any] = {"ddm": drift.binary.DDM, "eddm": drift.binary.EDDM, "hddm_a": drift.binary.HDDMA,
                              "hddm_w": drift.binary.HDDMW, "adwin": drift.ADWIN}
@@ -111,14 +112,10 @@ class ErrorDetector(Estimator):
 
     def update_batch(self, values: np.ndarray) -> Self:
         x = np.asarray(values, dtype=np.float64)
-        present = np.flatnonzero(~np.isnan(x))
-        detector = self._detector
-        update = detector.update
-        for i, value in zip(present.tolist(), x[present].tolist()):
-            update(value)
-            if detector.drift_detected:
-                self._alarms += 1
-                self._last_alarm = self._events + i
+        alarms, last = feed(self._detector, x, self._events)
+        if alarms:
+            self._alarms += alarms
+            self._last_alarm = last
         self._events += x.size
         return self
 
