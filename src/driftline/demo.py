@@ -229,10 +229,19 @@ def demo_routing(url: str) -> dict[str, Any]:
 
 
 async def start_alert_printer(port: int, started: float) -> web.AppRunner:
-    """A webhook receiver on loopback that prints each alert notification the worker sends."""
+    """A webhook receiver on loopback that prints each alert the worker notifies, once per state change.
+
+    A notification carries its whole group (as Alertmanager's do), so alerts already printed are skipped.
+    """
+    printed: set[tuple[str, str, str]] = set()
+
     async def receive(request: web.Request) -> web.Response:
         body = await request.json()
         for alert in body.get("alerts", []):
+            change = (alert.get("fingerprint"), alert.get("status"), alert.get("starts_at"))
+            if change in printed:
+                continue
+            printed.add(change)
             status = "RESOLVED" if alert.get("status") == "resolved" else "FIRING"
             print(f"driftline demo: [{time.monotonic() - started:5.0f}s] ALERT {status} "
                   f"[{alert.get('severity')}] {alert.get('summary')}", flush=True)
