@@ -5,8 +5,10 @@ every piece of state that must survive a restart kept in compacted topics:
 
 * ``<prefix>.notification-log``: what was last sent to each receiver for each group
   (the dedup stage reads it), one record per (receiver, group key);
-* ``<prefix>.notifier-state``: the dispatcher's groups and the offset of the alerts
-  topic they reflect, written after every step that changed them;
+* ``<prefix>.notifier-state``: one record per aggregation group (a tombstone when the
+  group is gone) and one with the offset of the alerts topic they reflect, written
+  after every step that changed them (only the groups that changed, so that an alert
+  storm never makes one record too large);
 * ``<prefix>.silences``: the silences, read continuously.
 
 Why not a faust agent: the notifier must own the alerts topic alone (one partition, its
@@ -20,7 +22,7 @@ One step of :meth:`Notifier.step`:
 1. add the alert records that arrived to the dispatcher (and to the inhibitor);
 2. take the notifications that are due (muting inhibited and silenced alerts);
 3. deliver them through the pipeline; a failed one goes back into its group;
-4. write the new notification-log entries, then the dispatcher state with the offset.
+4. write the new notification-log entries, then the changed groups, then the offset.
 
 A crash between 3 and 4 sends that notification again after restart (at least once);
 PagerDuty deduplicates it by ``dedup_key``.
@@ -52,8 +54,11 @@ from driftline.state.table import CompactedTable
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = b"dispatcher"
+OFFSET_KEY = b"offset"
+GROUP_PREFIX = b"group:"
 STATE_VERSION = 1
+FETCH_MAX_WAIT_MS = 100  # a notification should not wait long for the fetch that carries its alert
+RESTART_DELAY_SECONDS = 5.0
 
 
 class TopicNotificationLog(InMemoryNotificationLog):
@@ -74,16 +79,14 @@ class TopicNotificationLog(InMemoryNotificationLog):
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        for key, value in pending.items():
-            await self.table.put(key, value)
+        await self.table.put_many(list(pending.items()))
 
 
-class NotifierState(msgspec.Struct):
-    """What ``<prefix>.notifier-state`` holds: the dispatcher and the alerts offset it reflects."""
+class NotifierOffset(msgspec.Struct):
+    """The alerts offset that the group records of ``<prefix>.notifier-state`` reflect."""
 
     version: int
     offset: int
-    dispatcher: dict[str, Any]
 
 
 class Notifier:
@@ -104,16 +107,36 @@ class Notifier:
         self.inhibitor = Inhibitor(routing.inhibit_rules)
         self._partition = TopicPartition(self.topics.alerts, 0)
         self._offset = 0  # the next alerts offset the dispatcher has not seen
+        self._written: dict[bytes, bytes] = {}  # group records as last written to the state table
         self._owned = False
         self.delivered = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set: own the alerts topic while the group gives it to us."""
+        """Run until ``stop`` is set; after an error, start again from the checkpointed state.
+
+        Alerts wait in their topic meanwhile: a failure delays notifications, it never loses them.
+        """
+        while not stop.is_set():
+            try:
+                await self._run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notifier failed; restarting from its checkpoint in %.0f s", RESTART_DELAY_SECONDS)
+                self._owned = False
+                try:
+                    await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        """Own the alerts topic while the group gives it to us."""
+        await CompactedTable(self.config.kafka, self.topics.alerts, partitions=1).ensure_topic(compact=False)
         for table in (self.nflog.table, self.state_table, CompactedTable(self.config.kafka, self.topics.silences)):
             await table.ensure_topic()
         consumer = AIOKafkaConsumer(**self.config.kafka.aiokafka_options("-notifier"),
                                     group_id=f"{self.config.kafka.group_id}-notifier", enable_auto_commit=False,
-                                    auto_offset_reset="earliest",
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                                     session_timeout_ms=int(self.config.kafka.session_timeout_seconds * 1000),
                                     heartbeat_interval_ms=int(self.config.kafka.heartbeat_interval_seconds * 1000))
         consumer.subscribe([self.topics.alerts], listener=_Listener(self, consumer))
@@ -133,15 +156,16 @@ class Notifier:
     async def restore(self, consumer: AIOKafkaConsumer) -> None:
         """On assignment: the latest state and the offset it reflects; the consumer seeks there."""
         await self.nflog.load()
-        raw = (await self.state_table.load()).get(STATE_KEY)
-        self.dispatcher, self.inhibitor, self._offset = Dispatcher(self.routing.route), Inhibitor(self.routing.inhibit_rules), 0
-        if raw is not None:
-            state = msgspec.json.decode(raw, type=NotifierState)
-            self.dispatcher = Dispatcher.from_state(self.routing.route, state.dispatcher)
-            self._offset = state.offset
-            for group in self.dispatcher.groups():
-                for alert in group.alerts.values():
-                    self.inhibitor.observe(alert)
+        table = await self.state_table.load()
+        raw = table.get(OFFSET_KEY)
+        self._offset = msgspec.json.decode(raw, type=NotifierOffset).offset if raw is not None else 0
+        self._written = {key: value for key, value in table.items() if key.startswith(GROUP_PREFIX)}
+        groups = [msgspec.json.decode(value) for value in self._written.values()]
+        self.dispatcher = Dispatcher.from_state(self.routing.route, {"groups": groups})
+        self.inhibitor = Inhibitor(self.routing.inhibit_rules)
+        for group in self.dispatcher.groups():
+            for alert in group.alerts.values():
+                self.inhibitor.observe(alert)
         consumer.seek(self._partition, self._offset)
         self._owned = True
         log.info("notifier: owns %s from offset %d (%d groups restored)",
@@ -179,8 +203,14 @@ class Notifier:
         return route.repeat_interval if route is not None else self.routing.route.repeat_interval
 
     async def _checkpoint(self) -> None:
-        state = NotifierState(STATE_VERSION, self._offset, self.dispatcher.to_state())
-        await self.state_table.put(STATE_KEY, msgspec.json.encode(state))
+        """Write the groups that changed (tombstones for those gone), then the offset they reflect."""
+        current = {GROUP_PREFIX + group.key.encode(): msgspec.json.encode(group.to_state())
+                   for group in self.dispatcher.groups()}
+        changed: list[tuple[bytes, bytes | None]] = [(k, v) for k, v in current.items() if self._written.get(k) != v]
+        changed.extend((key, None) for key in self._written.keys() - current.keys())
+        await self.state_table.put_many(changed)  # the groups first, so the offset never runs ahead of them
+        self._written = current
+        await self.state_table.put(OFFSET_KEY, msgspec.json.encode(NotifierOffset(STATE_VERSION, self._offset)))
 
     async def _follow_silences(self, stop: asyncio.Event) -> None:
         """Apply every silence record as it arrives (the topic is read from its beginning)."""

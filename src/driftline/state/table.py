@@ -37,14 +37,14 @@ class CompactedTable:
         self.partitions = partitions
         self._producer: AIOKafkaProducer | None = None
 
-    async def ensure_topic(self) -> None:
-        """Create the topic as compacted if it does not exist yet."""
+    async def ensure_topic(self, compact: bool = True) -> None:
+        """Create the topic (compacted, unless ``compact`` is false) if it does not exist yet."""
         admin = AIOKafkaAdminClient(**self.kafka.aiokafka_options("-admin"))
         await admin.start()
         try:
             await admin.create_topics([NewTopic(
                 self.topic, num_partitions=self.partitions, replication_factor=self.kafka.replication_factor,
-                topic_configs={"cleanup.policy": "compact"},
+                topic_configs={"cleanup.policy": "compact" if compact else "delete"},
             )])
         except TopicAlreadyExistsError:
             pass
@@ -81,10 +81,17 @@ class CompactedTable:
 
     async def put(self, key: bytes, value: bytes | None) -> None:
         """Append a record (acks=all) and wait until the broker has it."""
+        await self.put_many([(key, value)])
+
+    async def put_many(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Append records in order (acks=all), sent together, and wait until the broker has them all."""
+        if not records:
+            return
         if self._producer is None:
             self._producer = AIOKafkaProducer(**self.kafka.aiokafka_options("-state"), acks="all")
             await self._producer.start()
-        await self._producer.send_and_wait(self.topic, key=key, value=value)
+        deliveries = [await self._producer.send(self.topic, key=key, value=value) for key, value in records]
+        await asyncio.gather(*deliveries)
 
     async def close(self) -> None:
         if self._producer is not None:
