@@ -40,12 +40,12 @@ from driftline.estimators.drift.base import ColumnEstimator
 from driftline.estimators.drift.bucket import null_shares
 from driftline.estimators.drift.encoder import Encoder, NumericEncoder
 from driftline.estimators.reference import ColumnReference
-from driftline.estimators.river import feed
+from driftline.estimators.river import AlarmCounter
 
 METHODS = {"adwin": drift.ADWIN, "page_hinkley": drift.PageHinkley, "kswin": drift.KSWIN}
 
 
-class RiverDetector(ColumnEstimator):
+class RiverDetector(AlarmCounter, ColumnEstimator):
     """One river drift detector on one column.
 
     Parameters
@@ -78,33 +78,15 @@ class RiverDetector(ColumnEstimator):
     def _reset(self) -> None:
         defaults = {"seed": 0} if self.method == "kswin" else {}
         self._detector = METHODS[self.method](**{**defaults, **self.params})
-        self._events = 0
-        self._alarms = 0
-        self._last_alarm = -1
+        self._reset_alarms()
 
     def update_codes(self, codes: np.ndarray) -> Self:
-        alarms, last = feed(self._detector, self._inputs[codes], self._events)
-        if alarms:
-            self._alarms += alarms
-            self._last_alarm = last
-        self._events += codes.size
+        self._feed(self._inputs[codes], codes.size)
         return self
 
-    @property
-    def events(self) -> int:
-        return self._events
 
-    @property
-    def alarms(self) -> int:
-        return self._alarms
 
-    @property
-    def last_alarm(self) -> int:
-        return self._last_alarm
 
-    @property
-    def drift_detected(self) -> bool:
-        return self._last_alarm >= 0 and self._events - 1 - self._last_alarm < self.hold
 
     def _get_state(self) -> State:
         d = self._detector

@@ -40,7 +40,7 @@ from river import _river_rust, drift, stats
 from river.drift.binary.hddm_w import SampleInfo
 
 from driftline.estimators.base import Estimator, State
-from driftline.estimators.river import feed
+from driftline.estimators.river import AlarmCounter
 
 DETECTORS: dict[str, Any] = {"ddm": drift.binary.DDM, "eddm": drift.binary.EDDM, "hddm_a": drift.binary.HDDMA,
                              "hddm_w": drift.binary.HDDMW, "adwin": drift.ADWIN}
@@ -81,7 +81,7 @@ def _load(data: Any) -> Any:
     return obj
 
 
-class ErrorDetector(Estimator):
+class ErrorDetector(AlarmCounter, Estimator):
     """One river concept-drift detector on a model's error stream.
 
     Parameters
@@ -106,36 +106,16 @@ class ErrorDetector(Estimator):
 
     def _reset(self) -> None:
         self._detector = DETECTORS[self.method](**self.params)
-        self._events = 0
-        self._alarms = 0
-        self._last_alarm = -1
+        self._reset_alarms()
 
     def update_batch(self, values: np.ndarray) -> Self:
         x = np.asarray(values, dtype=np.float64)
-        alarms, last = feed(self._detector, x, self._events)
-        if alarms:
-            self._alarms += alarms
-            self._last_alarm = last
-        self._events += x.size
+        self._feed(x, x.size)
         return self
 
-    @property
-    def events(self) -> int:
-        return self._events
 
-    @property
-    def alarms(self) -> int:
-        """Detections so far."""
-        return self._alarms
 
-    @property
-    def last_alarm(self) -> int:
-        """The event (0-based, in join order) of the latest detection; -1 before any."""
-        return self._last_alarm
 
-    @property
-    def drift_detected(self) -> bool:
-        return self._last_alarm >= 0 and self._events - 1 - self._last_alarm < self.hold
 
     def _get_state(self) -> State:
         attrs = {k: _dump(v) for k, v in vars(self._detector).items() if k.startswith("_")}
