@@ -77,24 +77,14 @@ from tests.support.fakes.smtp import SmtpServer  # noqa: E402
 from tests.support.fakes.tls import ThrowawayCA  # noqa: E402
 from tests.support.fakes.webhook import FakeWebhookReceiver  # noqa: E402
 from driftline.events.topic import TopicNames  # noqa: E402
+from tests.support.alerting import LAG_RULE, RECEIVERS, ROUTING_KEY, fanout_routing  # noqa: E402
+from tests.support.alerting import rules as alert_rules  # noqa: E402
 from tests.support.kafka import ApacheKafka, create_topics  # noqa: E402
 from tests.support.worker import WorkerProcess, worker_config  # noqa: E402
 
 RULE = "lag_high"
-ROUTING_KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY01"  # 32 characters, like PagerDuty's
 SIGNING_SECRET = "bench-webhook-signing-s3cret"
-RULES = f"""
-rules:
-  - name: {RULE}
-    select: {{value: consumer_lag_seconds}}
-    condition: {{above: 600}}
-    resolve: {{below: 60}}
-    severity: error
-    annotations:
-      summary: "{{labels.model_id}} is {{value:.0f}} s behind"
-      runbook_url: https://runbooks.example.com/lag
-"""
-RECEIVERS = ("slack", "pagerduty", "email", "webhook")
+RULES = alert_rules(LAG_RULE)
 MODEL_RE = re.compile(r"\b((?:warmup|lat|storm)-\d{5})\b")
 EVENTS_PER_BATCH = 5
 
@@ -133,27 +123,6 @@ class TimedWebhook(FakeWebhookReceiver):
             return web.json_response({"error": "not JSON"}, status=400)
         self.received.append(Request(request.method, request.path, dict(request.headers), body, 200))
         return web.json_response({"status": "ok"})
-
-
-def routing(slack: FakeSlack, pagerduty: FakePagerDuty, ca: ThrowawayCA, smtp: SmtpServer,
-            webhook: FakeWebhookReceiver) -> dict[str, Any]:
-    fan_out = [{"matchers": ["severity=error"], "receiver": name, "continue": True}
-               for name in ("pagerduty", "email", "webhook")]
-    return {
-        "route": {"receiver": "slack", "group_by": ["model_id", "rule"], "group_wait": "0s",
-                  "group_interval": "1s", "repeat_interval": "1h",
-                  "routes": [*fan_out, {"matchers": ["severity=error"], "receiver": "slack"}]},
-        "receivers": [
-            {"name": "slack", "type": "slack", "settings": {"webhook_url": {"env": "BENCH_SLACK_WEBHOOK"}}},
-            {"name": "pagerduty", "type": "pagerduty", "settings": {
-                "routing_key": {"env": "BENCH_PD_KEY"}, "api_url": pagerduty.base_url, "ca_file": ca.ca_file}},
-            {"name": "email", "type": "email", "settings": {
-                "to": ["oncall@example.com"], "from": "driftline@example.com", "host": smtp.host, "port": smtp.port,
-                "starttls": False}},
-            {"name": "webhook", "type": "webhook", "settings": {
-                "url": webhook.url, "signing_secret": {"env": "BENCH_HOOK_SECRET"}}},
-        ],
-    }
 
 
 # --------------------------------------------------------------------------- what arrived
@@ -459,7 +428,7 @@ async def run(args: argparse.Namespace, bootstrap: str, workdir: Path, broker_pi
         rules = workdir / "rules"
         rules.mkdir()
         (rules / "lag.yaml").write_text(RULES)
-        (workdir / "routing.yaml").write_text(yaml.safe_dump(routing(slack, pagerduty, ca, smtp, webhook)))
+        (workdir / "routing.yaml").write_text(yaml.safe_dump(fanout_routing(slack, pagerduty, ca, smtp, webhook, "BENCH")))
         config = worker_config(
             bootstrap, prefix,
             alerting={"rules": str(rules), "routing": str(workdir / "routing.yaml"),

@@ -19,45 +19,14 @@ from tests.support.fakes.slack import HOOK, FakeSlack
 from tests.support.fakes.smtp import SmtpServer
 from tests.support.fakes.tls import ThrowawayCA
 from tests.support.fakes.webhook import FakeWebhookReceiver
+from tests.support.alerting import LAG_RULE, ROUTING_KEY, fanout_routing
+from tests.support.alerting import rules as alert_rules
 from tests.support.kafka import async_wait_until, produce
 from tests.support.worker import WorkerProcess, worker_config
 
 pytestmark = pytest.mark.e2e
 
-ROUTING_KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY01"  # 32 characters, like PagerDuty's
 SIGNING_SECRET = "webhook-signing-s3cret"
-RULES = """
-rules:
-  - name: lag_high
-    select: {value: consumer_lag_seconds}
-    condition: {above: 600}
-    resolve: {below: 60}
-    severity: error
-    annotations:
-      summary: "{labels.model_id} is {value:.0f} s behind"
-      runbook_url: https://runbooks.example.com/lag
-"""
-
-
-def routing(slack: FakeSlack, pagerduty: FakePagerDuty, ca: ThrowawayCA, smtp: SmtpServer,
-            webhook: FakeWebhookReceiver) -> dict:
-    fan_out = [{"matchers": ["severity=error"], "receiver": name, "continue": True}
-               for name in ("pagerduty", "email", "webhook")]
-    return {
-        "route": {"receiver": "slack", "group_by": ["model_id", "rule"], "group_wait": "0s",
-                  "group_interval": "1s", "repeat_interval": "1h",
-                  "routes": [*fan_out, {"matchers": ["severity=error"], "receiver": "slack"}]},
-        "receivers": [
-            {"name": "slack", "type": "slack", "settings": {"webhook_url": {"env": "E2E_SLACK_WEBHOOK"}}},
-            {"name": "pagerduty", "type": "pagerduty", "settings": {
-                "routing_key": {"env": "E2E_PD_KEY"}, "api_url": pagerduty.base_url, "ca_file": ca.ca_file}},
-            {"name": "email", "type": "email", "settings": {
-                "to": ["oncall@example.com"], "from": "driftline@example.com", "host": smtp.host, "port": smtp.port,
-                "starttls": False}},
-            {"name": "webhook", "type": "webhook", "settings": {
-                "url": webhook.url, "signing_secret": {"env": "E2E_HOOK_SECRET"}}},
-        ],
-    }
 
 
 def batch(ts: float) -> list[tuple[bytes, bytes]]:
@@ -78,8 +47,8 @@ async def test_one_notification_per_receiver_then_one_resolve(broker, prefix, tm
         monkeypatch.setenv("E2E_HOOK_SECRET", SIGNING_SECRET)
         rules = tmp_path / "rules"
         rules.mkdir()
-        (rules / "lag.yaml").write_text(RULES)
-        (tmp_path / "routing.yaml").write_text(yaml.safe_dump(routing(slack, pagerduty, ca, smtp, webhook)))
+        (rules / "lag.yaml").write_text(alert_rules(LAG_RULE))
+        (tmp_path / "routing.yaml").write_text(yaml.safe_dump(fanout_routing(slack, pagerduty, ca, smtp, webhook, "E2E")))
         config = worker_config(broker.bootstrap_servers, prefix, alerting={
             "rules": str(rules), "routing": str(tmp_path / "routing.yaml"), "notify_tick_seconds": 0.1})
         worker = WorkerProcess(config, tmp_path).start()

@@ -9,27 +9,21 @@ import time
 import pytest
 
 from driftline.alerting.model import AlertRecord, Status, fingerprint
+from tests.support.alerting import LAG_RULE
+from tests.support.alerting import rules as alert_rules
 from tests.support.kafka import consume, produce, wait_until
 from tests.support.worker import WorkerProcess, worker_config
 
 pytestmark = pytest.mark.integration
 
-RULES = """
-rules:
-  - name: lag_high
-    select: {value: consumer_lag_seconds}
-    condition: {above: 600}
-    resolve: {below: 60}
-    severity: error
-    annotations:
-      summary: "{labels.model_id} is {value:.0f} s behind"
+RULES = alert_rules(LAG_RULE, """
   - name: model_silent
     select: {value: event_rate}
     condition: {absent_for: 3s}
     severity: critical
     annotations:
       summary: "No events from {labels.model_id} {labels.model_version}"
-"""
+""")
 
 
 def events(model: str, ts: float, n: int = 20) -> bytes:
