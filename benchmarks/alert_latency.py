@@ -65,13 +65,11 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
-from aiohttp import web  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
 from driftline.alerting.model import fingerprint  # noqa: E402
 from driftline.broker import EmbeddedBroker  # noqa: E402
 from tests.support.fakes.pagerduty import FakePagerDuty  # noqa: E402
-from tests.support.fakes.server import Request  # noqa: E402
 from tests.support.fakes.slack import HOOK, FakeSlack  # noqa: E402
 from tests.support.fakes.smtp import SmtpServer  # noqa: E402
 from tests.support.fakes.tls import ThrowawayCA  # noqa: E402
@@ -108,21 +106,6 @@ class Arrivals(list):
     def snapshot(self) -> list[tuple[float, Any]]:
         with self._lock:
             return list(zip(self.times, self))
-
-
-class TimedWebhook(FakeWebhookReceiver):
-    """The fake webhook receiver, recording the request it is handling itself (not ``requests[-1]``)."""
-
-    async def _receive(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not self.signature_ok(body, request.headers.get("X-Driftline-Signature")):
-            return web.json_response({"error": "bad signature"}, status=401)
-        try:
-            json.loads(body)
-        except ValueError:
-            return web.json_response({"error": "not JSON"}, status=400)
-        self.received.append(Request(request.method, request.path, dict(request.headers), body, 200))
-        return web.json_response({"status": "ok"})
 
 
 # --------------------------------------------------------------------------- what arrived
@@ -415,7 +398,7 @@ async def run(args: argparse.Namespace, bootstrap: str, workdir: Path, broker_pi
     ca = ThrowawayCA(workdir)
     slack = FakeSlack(received=Arrivals())
     pagerduty = FakePagerDuty(ssl_context=ca.server_context(), keys={ROUTING_KEY}, received=Arrivals())
-    webhook = TimedWebhook(secret=SIGNING_SECRET, received=Arrivals())
+    webhook = FakeWebhookReceiver(secret=SIGNING_SECRET, received=Arrivals())
     smtp_server = SmtpServer()
     smtp_server.received = Arrivals()  # type: ignore[assignment]
     failures: list[str] = []

@@ -54,6 +54,9 @@ class Fault:
     body: Any = None
 
 
+RECORDED = web.RequestKey("recorded", Request)
+
+
 @dataclass
 class FakeServer:
     """Base of the HTTP fakes; subclasses add routes in ``routes`` and accepted items to ``received``."""
@@ -123,6 +126,7 @@ class FakeServer:
     async def _record(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         recorded = Request(request.method, request.path, dict(request.headers), await request.read())
         self.requests.append(recorded)
+        request[RECORDED] = recorded  # this request's own record, for handlers (requests[-1] races)
         fault = self._faults.popleft() if self._faults else None
         if fault is not None and fault.status == HANG:
             await self._release.wait()

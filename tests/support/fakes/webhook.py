@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tests.support.fakes.server import FakeServer
+from tests.support.fakes.server import RECORDED, FakeServer
 
 PATH = "/hooks/driftline"
 
@@ -45,5 +45,5 @@ class FakeWebhookReceiver(FakeServer):
             json.loads(body)
         except ValueError:
             return web.json_response({"error": "not JSON"}, status=400)
-        self.received.append(self.requests[-1])
+        self.received.append(request[RECORDED])
         return web.json_response({"status": "ok"})
