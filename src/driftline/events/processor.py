@@ -67,6 +67,12 @@ class DeadLetter(msgspec.Struct, omit_defaults=True):
 _encode = msgspec.json.Encoder().encode
 
 
+def _sources(events: list, spans: list[tuple[int, InputRecord]]) -> dict[int, InputRecord]:
+    """The record each event came from, by the event's id (only needed on the rare dead-letter path)."""
+    ends = [start for start, _ in spans[1:]] + [len(events)]
+    return {id(events[i]): record for (start, record), end in zip(spans, ends) for i in range(start, end)}
+
+
 def _model_key(key: bytes | None) -> str:
     """The model a message is keyed by (the contract keys by model_id); "" when it is not one."""
     try:
@@ -103,13 +109,13 @@ class EventProcessor:
         decoder = self._decoders[kind]
         events: list = []
         ts: list[float] = []
-        origin: list[InputRecord] = []  # the record each valid event came from, for dead-lettering later
+        spans: list[tuple[int, InputRecord]] = []  # (first event index, record) per message with valid events
         for record in records:
             decoded = decoder.decode(record.value, now)
             if decoded.events:
                 events.extend(decoded.events)
                 ts.extend(decoded.ts)
-                origin.extend([record] * len(decoded.events))
+                spans.append((len(events) - len(decoded.events), record))
             if decoded.rejected:
                 self.monitors.record_invalid(_model_key(record.key), len(decoded.rejected), now)
                 for rejection in decoded.rejected:
@@ -129,7 +135,7 @@ class EventProcessor:
                         self._observe_delays(joined)
                     applied += batch.size
                 except ModelLimitError as exc:
-                    source = {id(event): record for event, record in zip(events, origin)}
+                    source = _sources(events, spans)
                     self.monitors.record_invalid("", batch.size, now)
                     for event in batch.events:
                         rejection = Rejection(Reason.MODEL_LIMIT, str(exc), msgspec.json.encode(event))
