@@ -134,8 +134,9 @@ class Calibrator:
         self.monitors = monitors
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftline-calibration")
 
-    def start_due(self) -> None:
-        for drift in self.monitors.calibrations_due():
+    def start_due(self, model_ids: set[str]) -> None:
+        """Start calibrating the versions of ``model_ids`` (those a batch touched) that are ready."""
+        for drift in self.monitors.calibrations_due(model_ids):
             drift.scheduled = True
             asyncio.get_running_loop().create_task(self._calibrate(drift))
 
@@ -195,7 +196,7 @@ class DriftlineWorker:
         return RuleEvaluation(rules, self.monitors, TopicSink(alerts))
 
     async def _after_batch(self, models: set[str], now: float) -> None:
-        self.calibrator.start_due()
+        self.calibrator.start_due(models)
         if self.evaluation is not None:
             await self.evaluation.evaluate(models, now)
 

@@ -74,7 +74,7 @@ class RuleEvaluation:
 def model_samples(monitors: MonitorRegistry, model_id: str, now: float) -> list[Sample]:
     """Everything the monitors of ``model_id`` currently know, as alerting samples."""
     samples: list[Sample] = []
-    versions = [m for m in monitors if m.model_id == model_id]
+    versions = monitors.versions(model_id)
     for monitor in versions:
         samples.extend(version_samples(monitor, now))
     model = {"model_id": model_id}

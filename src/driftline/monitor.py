@@ -12,7 +12,7 @@ import enum
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -190,7 +190,7 @@ class MonitorRegistry:
         self.drift = drift or DriftConfig()
         self._monitors: dict[tuple[str, str], Monitor] = {}
         self.joins: dict[str, LabelJoin] = {}  # per model: predictions and labels waiting for each other
-        self._models: set[str] = set()
+        self._versions: dict[str, list[Monitor]] = {}  # per known model: its versions' monitors
         self.labels: dict[str, ModelInputs] = {}  # per model: labels (joined to versions in the quality issue)
         self.invalid: dict[str, DecayedRate] = {}  # per known model ("" = unknown): dead-lettered inputs per second
 
@@ -198,19 +198,25 @@ class MonitorRegistry:
         """The monitor of a model version, created on first sight; raises ModelLimitError when full."""
         monitor = self._monitors.get((model_id, model_version))
         if monitor is None:
-            if model_id not in self._models and len(self._models) >= self.config.max_models:
-                raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
+            versions = self._admit(model_id)
             monitor = self._monitors[(model_id, model_version)] = Monitor(
                 model_id, model_version, self.config, self.quality, self.drift)
-            self._models.add(model_id)
+            versions.append(monitor)
             log.info("monitoring new model version %s %s", model_id, model_version)
         return monitor
 
+    def _admit(self, model_id: str) -> list[Monitor]:
+        """The versions of ``model_id``, admitting it as a new model unless that exceeds ``max_models``."""
+        versions = self._versions.get(model_id)
+        if versions is None:
+            if len(self._versions) >= self.config.max_models:
+                raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
+            versions = self._versions[model_id] = []
+        return versions
+
     def record_labels(self, batch: ModelBatch, now: float) -> list[Joined]:
         """Count a batch of labels and join them to waiting predictions; returns the joins."""
-        if batch.model_id not in self._models and len(self._models) >= self.config.max_models:
-            raise ModelLimitError(f"more than {self.config.max_models} models (monitoring.max_models)")
-        self._models.add(batch.model_id)
+        self._admit(batch.model_id)
         inputs = self.labels.get(batch.model_id)
         if inputs is None:
             inputs = self.labels[batch.model_id] = ModelInputs()
@@ -255,18 +261,23 @@ class MonitorRegistry:
 
     def record_invalid(self, model_id: str, count: int, now: float) -> None:
         """Count dead-lettered inputs of a model (by message key); unknown models count under ""."""
-        key = model_id if model_id in self._models else ""
+        key = model_id if model_id in self._versions else ""
         rate = self.invalid.get(key)
         if rate is None:
             rate = self.invalid[key] = DecayedRate(RATE_TAU_SECONDS)
         rate.add(count, now)
 
-    def calibrations_due(self) -> list[VersionDrift]:
-        """Versions whose drift reference is ready and whose thresholds are not calibrated yet."""
-        return [m.drift for m in self if m.drift is not None and m.drift.needs_calibration]
+    def calibrations_due(self, model_ids: Iterable[str]) -> list[VersionDrift]:
+        """Versions of ``model_ids`` whose drift reference is ready and not calibrated yet."""
+        return [m.drift for model_id in model_ids for m in self.versions(model_id)
+                if m.drift is not None and m.drift.needs_calibration]
+
+    def versions(self, model_id: str) -> list[Monitor]:
+        """The monitors of a model's versions (a copy: a scrape thread may read while the stream adds)."""
+        return list(self._versions.get(model_id, ()))
 
     def model_ids(self) -> list[str]:
-        return list(self._models)
+        return list(self._versions)
 
     def __iter__(self) -> Iterator[Monitor]:
         # A copy, so that a scrape on another thread never sees the dict change under it.
