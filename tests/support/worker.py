@@ -46,12 +46,12 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.config['metrics']['port']}/metrics"
 
     def start(self) -> WorkerProcess:
-        log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "driftline", "worker", "--config", str(self.config_path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=self.workdir,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "driftline", "worker", "--config", str(self.config_path)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=self.workdir,
+            )
         wait_until(self._serving, timeout=60, what=f"worker metrics at {self.metrics_url}\n{self.log_tail()}")
         return self
 
