@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -66,6 +67,11 @@ class Decoded:
     rejected: list[Rejection] = field(default_factory=list)
 
 
+# What msgspec raises for unreadable input: besides DecodeError, UnicodeDecodeError for a key
+# that is not UTF-8, and RecursionError for nesting deeper than the (remaining) stack.
+_UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
 class _Invalid(Exception):
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
@@ -86,9 +92,16 @@ class EventDecoder:
         self._elements = msgspec.json.Decoder(dict[str, msgspec.Raw])
         self._raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 
-    def decode(self, raw: bytes, now: float) -> Decoded:
-        """Decode one message; ``now`` (epoch seconds) bounds how far in the future an event may be."""
+    def decode(self, raw: bytes | None, now: float) -> Decoded:
+        """Decode one message; ``now`` (epoch seconds) bounds how far in the future an event may be.
+
+        Never raises for any input: a record without a value (a tombstone) and JSON nested
+        deeper than the interpreter can follow are rejected as ``not_json``.
+        """
         out = Decoded()
+        if raw is None:
+            out.rejected.append(Rejection(Reason.NOT_JSON, "a record without a value (a tombstone)", b""))
+            return out
         if len(raw) > self.limits.max_message_bytes:
             out.rejected.append(
                 Rejection(Reason.TOO_LARGE, f"message of {len(raw)} bytes > {self.limits.max_message_bytes}", raw)
@@ -102,8 +115,12 @@ class EventDecoder:
             else:
                 events = [self._single.decode(raw)]
             ts = self._checked(events, now)
-        except (msgspec.DecodeError, _Invalid):
-            return self._decode_slowly(raw, now)
+        except (*_UNREADABLE, _Invalid):
+            try:
+                return self._decode_slowly(raw, now)
+            except RecursionError:
+                out.rejected.append(Rejection(Reason.NOT_JSON, "nested too deeply", raw))
+                return out
         out.events = events
         out.ts = ts
         return out
@@ -133,13 +150,13 @@ class EventDecoder:
         out = Decoded()
         try:
             top = self._elements.decode(raw)
-        except msgspec.DecodeError:
+        except _UNREADABLE:
             top = None
         if top is None:
             # Not strict JSON, or not an object. The standard library also reads NaN, Infinity and
             # 1e999, which the contract treats as missing values rather than as broken input.
             try:
-                loose = json.loads(raw)
+                loose = _loads(raw)
             except (ValueError, RecursionError) as exc:
                 out.rejected.append(Rejection(Reason.NOT_JSON, _one_line(exc), raw))
                 return out
@@ -158,7 +175,7 @@ class EventDecoder:
         if "events" in top:
             try:
                 elements_raw = [bytes(e) for e in self._raw_list.decode(top["events"])]
-            except msgspec.DecodeError:
+            except _UNREADABLE:
                 out.rejected.append(Rejection(Reason.WRONG_TYPE, "events: expected an array", raw))
                 return out
             self._add_elements(out, elements_raw, None, now)
@@ -199,12 +216,10 @@ class EventDecoder:
         if parsed is None:
             try:
                 return self._single.decode(raw)
-            except msgspec.ValidationError as exc:
-                strict_error: msgspec.DecodeError = exc
-            except msgspec.DecodeError as exc:
-                strict_error = exc
+            except _UNREADABLE as exc:
+                strict_error: Exception = exc
             try:
-                parsed = json.loads(raw)
+                parsed = _loads(raw)
             except (ValueError, RecursionError):
                 raise _Invalid(Reason.NOT_JSON, _one_line(strict_error)) from None
         if not isinstance(parsed, dict):
@@ -240,6 +255,23 @@ def _one_line(exc: BaseException) -> str:
 
 def _json_type(value: Any) -> str:
     return {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")
+
+
+def _loads(raw: bytes) -> Any:
+    """The standard library's reading, with integers beyond float range as infinities (missing values)."""
+    return json.loads(raw, parse_int=_parse_int)
+
+
+def _parse_int(text: str) -> int | float:
+    negative = text.startswith("-")
+    if len(text) - negative <= 309:  # float's maximum has 309 digits; never convert a longer one
+        value = int(text)
+        if abs(value) <= _FLOAT_MAX:
+            return value
+    return float("-inf") if negative else float("inf")
+
+
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 def _dumps(value: Any) -> bytes:
