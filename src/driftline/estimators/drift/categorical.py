@@ -17,6 +17,8 @@ categories, the unrecorded rare ones count as new) and the missing rate of the w
 
 from __future__ import annotations
 
+import numpy as np
+
 from driftline.estimators.drift.bucket import null_shares
 from driftline.estimators.drift.distance import chi_squared
 from driftline.estimators.drift.encoder import CategoricalEncoder
@@ -29,6 +31,12 @@ class CategoricalDrift(WindowedDrift):
 
     STATISTICS = WindowedDrift.STATISTICS + ("chi2", "new_category_rate")
     _encoder: CategoricalEncoder
+
+    def _statistics(self, codes: np.ndarray) -> dict[str, float]:
+        out = super()._statistics(codes)
+        out["chi2"] = chi_squared(out["_counts"], null_shares(self.reference))
+        out["new_category_rate"] = self._share(codes, self._encoder.new)
+        return out
 
     @property
     def chi2(self) -> float:

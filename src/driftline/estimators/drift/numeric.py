@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from driftline.estimators.drift.distance import ks_from_codes, wasserstein
+from driftline.estimators.drift.distance import WassersteinPlan, ks_from_codes, wasserstein
 from driftline.estimators.drift.encoder import NumericEncoder
 from driftline.estimators.drift.window import WindowedDrift
 
@@ -40,10 +40,29 @@ class NumericDrift(WindowedDrift):
     STATISTICS = WindowedDrift.STATISTICS + ("wasserstein", "ks", "out_of_range_rate")
     _encoder: NumericEncoder
 
-    def _present_counts(self) -> np.ndarray:
+    _plan: WassersteinPlan | None = None  # built on the first read; depends on the reference only
+
+    def _present_counts(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Window events per valid code (missing values left out)."""
-        codes = self.window_codes()
+        codes = self.window_codes() if codes is None else codes
         return np.bincount(codes[codes != self._encoder.missing], minlength=self._encoder.codes)[self._encoder.valid]
+
+    def _statistics(self, codes: np.ndarray) -> dict[str, float]:
+        out = super()._statistics(codes)
+        present = self._present_counts(codes)
+        enc = self._encoder
+        out["ks"] = ks_from_codes(present, enc.lower[enc.valid], enc.upper[enc.valid], enc.size)
+        out["wasserstein"] = self._wasserstein(present)
+        out["out_of_range_rate"] = self._share(codes, 0, 2 * enc.size)
+        return out
+
+    def _wasserstein(self, present: np.ndarray) -> float:
+        if self._plan is None:
+            enc = self._encoder
+            self._plan = WassersteinPlan(enc.position[enc.valid], self.reference.sample)
+        distance = self._plan.distance(present)
+        std = self.reference.std  # type: ignore[union-attr]
+        return distance / std if std > 0 and math.isfinite(std) else distance
 
     @property
     def ks(self) -> float:

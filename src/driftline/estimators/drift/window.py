@@ -3,7 +3,9 @@
 The window is a ring buffer of the codes of the last ``window`` events (event ``i`` at
 slot ``i % window``, so any split of a stream into batches gives the same ring). The
 decayed histogram weighs an event ``t`` events old by ``2 ** (-t / half_life)``.
-Statistics are computed from them when read.
+Statistics are computed from them when read, all of them at once from one pass over the
+window, and kept until the next update: the rule evaluation reads every statistic after
+every micro-batch, and a scrape reads them again.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class WindowedDrift(ColumnEstimator):
         self._events = 0
         self._ring = np.zeros(self.window, dtype=self._dtype)
         self._decayed = np.zeros(self.reference.counts.size)
+        self._values: dict[str, float] | None = None  # every statistic, until the next update
 
     def update_codes(self, codes: np.ndarray) -> Self:
         n = codes.size
@@ -64,6 +67,7 @@ class WindowedDrift(ColumnEstimator):
         self._decayed *= self._decay**n
         self._decayed += np.bincount(self._encoder.bucket[codes], weights, minlength=self._decayed.size)
         self._events += n
+        self._values = None
         return self
 
     @property
@@ -79,8 +83,7 @@ class WindowedDrift(ColumnEstimator):
         return np.bincount(self._encoder.bucket[self.window_codes()], minlength=self.reference.counts.size)
 
     def _rate(self, *codes: int) -> float:
-        window = self.window_codes()
-        return float(np.isin(window, codes).mean()) if window.size else math.nan
+        return self._share(self.window_codes(), *codes)
 
     @property
     def psi(self) -> float:
@@ -112,7 +115,26 @@ class WindowedDrift(ColumnEstimator):
 
     def values(self) -> dict[str, float]:
         """Every statistic by name (NaN before any event)."""
-        return {name: getattr(self, name) for name in self.STATISTICS}
+        if self._values is None:
+            codes = self.window_codes()
+            statistics = self._statistics(codes)
+            self._values = {name: statistics[name] for name in self.STATISTICS}
+        return dict(self._values)
+
+    def _statistics(self, codes: np.ndarray) -> dict[str, float]:
+        """The statistics of the window holding ``codes``, each computed as its property does, but
+        from shared intermediate counts; subclasses add theirs."""
+        counts = np.bincount(self._encoder.bucket[codes], minlength=self.reference.counts.size)
+        reference = self.reference.counts
+        return {"psi": psi(counts, reference), "js": js(counts, reference), "hellinger": hellinger(counts, reference),
+                "missing_rate": self._share(codes, self._encoder.missing),
+                "psi_decayed": self.psi_decayed, "js_decayed": self.js_decayed,
+                "hellinger_decayed": self.hellinger_decayed, "_counts": counts}  # type: ignore[dict-item]
+
+    @staticmethod
+    def _share(window: np.ndarray, *codes: int) -> float:
+        """The share of ``window`` holding any of ``codes`` (as :meth:`_rate`)."""
+        return float(np.isin(window, codes).mean()) if window.size else math.nan
 
     def _get_state(self) -> State:
         return {"events": self._events, "ring": self._ring.copy(), "decayed": self._decayed.copy()}
@@ -121,3 +143,4 @@ class WindowedDrift(ColumnEstimator):
         self._events = int(state["events"])
         self._ring[:] = np.asarray(state["ring"])
         self._decayed[:] = np.asarray(state["decayed"])
+        self._values = None
