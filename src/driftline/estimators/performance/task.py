@@ -32,6 +32,7 @@ predicted class, and used as the score when the event has none).
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Any, Sequence
 
 import numpy as np
@@ -176,7 +177,13 @@ class Encoder:
         if array is not None:
             return array
         pos = self.pos_key
-        return np.fromiter((_positive(s, pos) for s in scores), dtype=np.float64, count=n)
+        try:  # the usual case, every score an object holding the positive class: C-level maps
+            positive = np.fromiter(map(itemgetter(pos), scores), dtype=np.float64, count=n)
+            total = np.fromiter(map(sum, map(dict.values, scores)), dtype=np.float64, count=n)
+        except (KeyError, TypeError, IndexError, ValueError):
+            return np.fromiter((_positive(s, pos) for s in scores), dtype=np.float64, count=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, positive / total, math.nan)
 
     def _class_codes(self, values: Sequence[Any]) -> np.ndarray:
         codes, limit = self._codes, self.max_classes
