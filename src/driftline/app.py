@@ -15,9 +15,12 @@ from typing import Any, Callable
 
 import faust
 import mode
+from faust.tables import TableManager
+from faust.types import TP
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from driftline.alerting.ruleset import RuleSet
+from driftline.checkpoint import Checkpointer
 from driftline.config import Config, KafkaConfig
 from driftline.drift import VersionDrift
 from driftline.error import ConfigError
@@ -32,6 +35,7 @@ from driftline.metrics.instrument import NotifierInstruments, WorkerInstruments
 from driftline.notifier import Notifier
 from driftline.metrics.server import MetricsServer
 from driftline.monitor import MonitorRegistry
+from driftline.state.store import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,23 @@ def broker_credentials(kafka: KafkaConfig) -> faust.auth.Credentials | None:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class CheckpointedTableManager(TableManager):
+    """faust's table manager, which runs the :class:`~driftline.checkpoint.Checkpointer`'s restore first.
+
+    faust calls ``tables.on_rebalance`` while the newly assigned partitions are still paused,
+    and resumes them when table recovery ends; restoring and seeking here, before that, means
+    no record is fetched from a position other than the checkpoint's.
+    """
+
+    on_assigned: Callable[[set[TP], int], Any] | None = None
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP],
+                           generation_id: int = 0) -> None:
+        if self.on_assigned is not None:
+            await self.on_assigned(assigned, generation_id)
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
 
 def build_faust_app(config: Config, data_dir: Path | None = None) -> faust.App:
@@ -78,6 +99,7 @@ def build_faust_app(config: Config, data_dir: Path | None = None) -> faust.App:
         web_enabled=False,
         datadir=str(data_dir),
         store="memory://",
+        TableManager=CheckpointedTableManager,
     )
 
 
@@ -127,6 +149,22 @@ class NotifierService(mode.Service):
                 self._task.cancel()
 
 
+class CheckpointService(mode.Service):
+    """Writes a last checkpoint of every owned partition when the worker stops."""
+
+    logger = logging.getLogger("driftline.service")
+
+    def __init__(self, checkpointer: Checkpointer, **kwargs: Any) -> None:
+        self.checkpointer = checkpointer
+        super().__init__(**kwargs)
+
+    async def on_stop(self) -> None:
+        try:
+            await self.checkpointer.close()
+        except Exception:
+            log.exception("the last checkpoint failed; a restart replays from the previous one")
+
+
 class Calibrator:
     """Calibrates drift thresholds on one background thread, so that the stream never waits for it."""
 
@@ -148,6 +186,7 @@ class Calibrator:
             drift.install(None, exc)
             return
         drift.install(estimator)
+        self.monitors.dirty.add(drift.model_id)
         log.info("calibrated drift of %s %s in %.1f s", drift.model_id, drift.model_version,
                  time.perf_counter() - started)
 
@@ -174,6 +213,7 @@ class DriftlineWorker:
         self.processor = EventProcessor(config, self.monitors, TopicSink(deadletter), self.instruments, clock,
                                         after_batch=self._after_batch)
         register_agents(self.app, self.processor, self.topics, config.worker, kafka.partitions, kafka.replication_factor)
+        self.checkpointer = self._checkpointer(config) if config.checkpoint.enabled else None
         self.metrics_server = MetricsServer(self.registry, config.metrics.host, config.metrics.port)
         self.notifier = self._notifier(config)
         self.app.timer(STATUS_INTERVAL_SECONDS, name="driftline.status")(self._log_status)
@@ -181,6 +221,35 @@ class DriftlineWorker:
             self.registry.register(AlertsFiringCollector(self.evaluation.firing_counts))
             interval = config.alerting.evaluation_interval_seconds
             self.app.timer(interval, name="driftline.evaluate")(self._evaluate_all)
+
+    def _checkpointer(self, config: Config) -> Checkpointer:
+        """Checkpoints of each input partition's state, restored on assignment (DESIGN.md §1)."""
+        store = CheckpointStore(config.kafka, self.topics.checkpoints, config.kafka.partitions,
+                                timeout=config.checkpoint.restore_timeout_seconds)
+        checkpointer = Checkpointer(config.checkpoint, self.monitors, self.evaluation, store, self.topics.inputs,
+                                    self.processor.lock, self.instruments, flush=self.app.producer.flush)
+        self.processor.gate = checkpointer
+        inputs = set(self.topics.inputs)
+        app = self.app
+
+        async def on_assigned(assigned: set[TP], generation: int) -> None:
+            tps = {tp for tp in assigned if tp.topic in inputs}
+
+            async def seek(topic: str, partition: int, offset: int) -> None:
+                if TP(topic, partition) in tps:
+                    await app.consumer.seek(TP(topic, partition), offset)
+
+            await checkpointer.on_assigned({tp.partition for tp in tps}, generation, seek)
+
+        async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+            await checkpointer.on_revoked({tp.partition for tp in revoked if tp.topic in inputs})
+
+        tables = app.tables
+        assert isinstance(tables, CheckpointedTableManager)
+        tables.on_assigned = on_assigned
+        app.on_partitions_revoked.connect(on_revoked)
+        app.timer(min(config.checkpoint.interval_seconds, 1.0), name="driftline.checkpoint")(checkpointer.on_timer)
+        return checkpointer
 
     def _rule_evaluation(self, config: Config) -> RuleEvaluation | None:
         """Rule evaluation over the monitors, writing to ``<prefix>.alerts`` (one partition: one notifier)."""
@@ -199,6 +268,8 @@ class DriftlineWorker:
         self.calibrator.start_due(models)
         if self.evaluation is not None:
             await self.evaluation.evaluate(models, now)
+        if self.checkpointer is not None:
+            await self.checkpointer.maybe_checkpoint()
 
     def _notifier(self, config: Config) -> Notifier | None:
         if not (config.alerting.enabled and config.alerting.notify):
@@ -210,7 +281,8 @@ class DriftlineWorker:
 
     async def _evaluate_all(self) -> None:
         assert self.evaluation is not None
-        await self.evaluation.evaluate_all(self.clock())
+        async with self.processor.lock:  # alert state is checkpointed with the models
+            await self.evaluation.evaluate_all(self.clock())
 
     async def _log_status(self) -> None:
         models = sorted({m.model_id for m in self.monitors})
@@ -223,6 +295,8 @@ class DriftlineWorker:
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGINT/SIGTERM; stops cleanly and exits the process."""
         services: list[mode.Service] = [MetricsService(self.metrics_server)]
+        if self.checkpointer is not None:
+            services.append(CheckpointService(self.checkpointer))
         if self.notifier is not None:
             services.append(NotifierService(self.notifier))
         worker = faust.Worker(

@@ -139,6 +139,17 @@ class WorkerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     batch_max_wait_seconds: _Positive = 0.05
 
 
+class CheckpointConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Checkpoints of every partition's state and input offsets to ``<prefix>.checkpoints``."""
+
+    enabled: bool = True
+    # A checkpoint is written after this many events or this many seconds, whichever comes first.
+    interval_events: _PositiveInt = 100_000
+    interval_seconds: _Positive = 10.0
+    # Reading a partition's checkpoint back must finish within this time, or the worker stops.
+    restore_timeout_seconds: _Positive = 60.0
+
+
 class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where /metrics is served."""
 
@@ -178,6 +189,9 @@ class DriftConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     detectors: list[str] = msgspec.field(default_factory=lambda: ["cusum"])
     # Per model: feature -> importance, for the importance-weighted model drift score.
     importances: dict[str, dict[str, float]] = {}
+    # Events that arrive while a version calibrates wait (up to this many) and update drift once it
+    # is calibrated, so that drift state does not depend on how long calibration took.
+    calibration_backlog_events: Annotated[int, msgspec.Meta(ge=0)] = 200_000
 
 
 class QualityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -214,6 +228,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    checkpoint: CheckpointConfig = msgspec.field(default_factory=CheckpointConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)

@@ -4,8 +4,11 @@ A version's drift estimators need a reference. It comes from a file named in
 ``drift.references`` (by ``model_id/version`` or ``model_id``) or, without one, from
 the version's first ``drift.warmup_events`` events. Building :class:`ModelDrift`
 calibrates every threshold from the reference (~0.2–0.5 s per column), which must not
-stall the stream: it runs on one background thread, and the events that arrive
-meanwhile update everything else but not drift.
+stall the stream: it runs on one background thread. The events that arrive meanwhile
+update everything else at once and wait in a backlog (``drift.calibration_backlog_events``)
+that updates drift when calibration is done, so that a version's drift state depends on
+its events only, not on how long calibration took (a restored checkpoint replays to the
+same state).
 
 Names exported (label values of ``driftline_feature_drift``, ``driftline_prediction_drift``
 and ``driftline_drift_detected``) are the estimators' own; for the prediction, the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from driftline.config import DriftConfig
 from driftline.estimators.drift.model import DriftOptions, ModelDrift
@@ -51,6 +54,9 @@ class VersionDrift:
         self.builder: ReferenceBuilder | None = None
         self.phase = DriftPhase.WARMING_UP
         self.scheduled = False  # handed to the calibration thread
+        self.backlog: list[tuple[dict[str, list[Any]], list[Any] | None, list[Any] | None]] = []
+        self.backlog_events = 0
+        self.dropped_events = 0  # events beyond the backlog's cap: never seen by drift (logged)
         path = config.references.get(f"{model_id}/{model_version}") or config.references.get(model_id)
         self.reference_file = Path(path) if path else None
         if self.reference_file is not None:
@@ -68,9 +74,33 @@ class VersionDrift:
         if self.estimator is not None:
             self.estimator.update_batch(columns, predictions=predictions, scores=scores)
         elif self.builder is not None and self.phase is DriftPhase.WARMING_UP:
+            taken = self.builder.rows
             self.builder.update_batch(columns, predictions=predictions, scores=scores)
             if self.builder.ready:
                 self.phase = DriftPhase.CALIBRATING
+                taken = self.builder.rows - taken  # the rest of the batch comes after the reference
+                self._wait(_tail(columns, taken), _tail(predictions, taken), _tail(scores, taken))
+        elif self.phase is DriftPhase.CALIBRATING:
+            self._wait(columns, predictions, scores)
+
+    def _wait(self, columns: dict[str, list[Any]], predictions: Sequence[Any] | None,
+              scores: Sequence[Any] | None) -> None:
+        """Keep a batch for after calibration, up to ``calibration_backlog_events``."""
+        size = max([len(v) for v in columns.values()] + [len(v) for v in (predictions, scores) if v is not None],
+                   default=0)
+        if size == 0:
+            return
+        if self.backlog_events + size > self.config.calibration_backlog_events:
+            if self.dropped_events == 0:
+                log.warning("drift of %s %s: calibration backlog full (%d events); later events until "
+                            "calibration ends are not seen by drift", self.model_id, self.model_version,
+                            self.backlog_events)
+            self.dropped_events += size
+            return
+        self.backlog.append(({k: list(v) for k, v in columns.items()},
+                             None if predictions is None else list(predictions),
+                             None if scores is None else list(scores)))
+        self.backlog_events += size
 
     def calibrate(self) -> ModelDrift:
         """Build the reference (file or warm-up) and calibrate; runs on the calibration thread."""
@@ -94,8 +124,40 @@ class VersionDrift:
             return
         self.estimator = estimator
         self.phase = DriftPhase.WATCHING
-        log.info("drift of %s %s: watching %d features against its reference", self.model_id,
-                 self.model_version, len(estimator.values("feature")))
+        for columns, predictions, scores in self.backlog:
+            estimator.update_batch(columns, predictions=predictions, scores=scores)
+        log.info("drift of %s %s: watching %d features against its reference (%d events waited for it)",
+                 self.model_id, self.model_version, len(estimator.values("feature")), self.backlog_events)
+        self.backlog, self.backlog_events = [], 0
+
+    def to_state(self) -> dict[str, Any]:
+        """The phase and what it needs: the warm-up rows, the backlog, or the calibrated estimators.
+
+        A version snapshotted while calibrating restores as calibrating (it is calibrated again,
+        deterministically, from the same reference), with the same backlog.
+        """
+        return {
+            "phase": self.phase.value,
+            "builder": None if self.builder is None else self.builder.to_state(),
+            "estimator": None if self.estimator is None else self.estimator.to_state(),
+            "backlog": [[columns, predictions, scores] for columns, predictions, scores in self.backlog],
+            "backlog_events": self.backlog_events,
+            "dropped_events": self.dropped_events,
+        }
+
+    @classmethod
+    def from_state(cls, model_id: str, model_version: str, config: DriftConfig,
+                   state: Mapping[str, Any]) -> VersionDrift:
+        drift = cls(model_id, model_version, config)
+        drift.phase = DriftPhase(state["phase"])
+        drift.builder = None if state["builder"] is None else ReferenceBuilder.from_state(state["builder"])
+        if state["estimator"] is not None:
+            drift.estimator = ModelDrift.from_state(state["estimator"])
+            drift.reference = drift.estimator.reference
+        drift.backlog = [(dict(columns), predictions, scores) for columns, predictions, scores in state["backlog"]]
+        drift.backlog_events = int(state["backlog_events"])
+        drift.dropped_events = int(state["dropped_events"])
+        return drift
 
     def feature_values(self) -> Iterator[tuple[str, str, float]]:
         """(feature, method, value) of every feature statistic and CUSUM (as S/h)."""
@@ -132,6 +194,15 @@ class VersionDrift:
                 prefix = f"{subject}_" if kind == "prediction" and subject != "prediction" else ""
                 for detector, fired in detectors.items():
                     yield feature, f"{prefix}{detector}", fired
+
+
+def _tail(values: Any, start: int) -> Any:
+    """``values[start:]`` of a column, a mapping of columns, or None."""
+    if values is None:
+        return None
+    if isinstance(values, Mapping):
+        return {k: list(v)[start:] for k, v in values.items()}
+    return list(values)[start:]
 
 
 def load_reference(path: Path) -> Reference:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from driftline.alerting.evaluator import AlertEvaluator
 from driftline.alerting.model import AlertRecord
@@ -52,7 +52,11 @@ class RuleEvaluation:
             evaluator = self._evaluators.get(model_id)
             if evaluator is None:
                 evaluator = self._evaluators[model_id] = AlertEvaluator(self.rules)
-            for record in evaluator.evaluate(samples, event_time=event_time, now=now):
+            before = evaluator.to_state() if model_id not in self.monitors.dirty else None
+            records = evaluator.evaluate(samples, event_time=event_time, now=now)
+            if records or (before is not None and evaluator.to_state() != before):
+                self.monitors.dirty.add(model_id)  # an alert changed state: the next checkpoint has it
+            for record in records:
                 await self.sink.send(record.fingerprint.encode(), record.encode())
                 log.info("alert %s %s %s (%s)", record.status.value, record.rule, record.fingerprint, record.summary)
                 written.append(record)
@@ -61,6 +65,20 @@ class RuleEvaluation:
 
     async def evaluate_all(self, now: float) -> list[AlertRecord]:
         return await self.evaluate([*self.monitors.model_ids(), *([""] if "" in self.monitors.invalid else [])], now)
+
+    def model_state(self, model_id: str) -> dict[str, Any] | None:
+        """The alert states of one model, for its checkpoint."""
+        evaluator = self._evaluators.get(model_id)
+        return None if evaluator is None else evaluator.to_state()
+
+    def restore_model(self, model_id: str, state: Mapping[str, Any] | None) -> None:
+        """Alert states from a checkpoint: transitions after it are derived again, with the same fingerprints."""
+        self._evaluators.pop(model_id, None)
+        if state is not None:
+            self._evaluators[model_id] = AlertEvaluator.from_state(self.rules, state)
+
+    def drop_model(self, model_id: str) -> None:
+        self._evaluators.pop(model_id, None)
 
     def firing_counts(self) -> Counter[tuple[str, str, str]]:
         """Firing alerts by (rule, severity, model_id), for ``driftline_alerts_firing``."""

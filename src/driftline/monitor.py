@@ -4,6 +4,10 @@ A :class:`Monitor` is updated from column batches (:class:`~driftline.events.bat
 and read by the metrics collector at scrape time. It holds no Kafka, clock or metric
 objects of its own: the caller passes ``now`` and reads values, so it can be
 snapshotted and restored (see :meth:`Monitor.to_state`).
+
+The registry keeps, per model, the input partition its events arrive on (the contract keys
+events by model_id), so that a worker can snapshot, restore and drop the state of one
+partition's models at a time (:mod:`driftline.checkpoint`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,15 @@ class FeatureMonitor:
             self.summary.update_batch(numeric_column(values))
         else:
             self.summary.update_batch(np.array(values, dtype=object))
+
+    def to_state(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "summary": self.summary.to_state()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureMonitor:
+        kind = FeatureKind(state["kind"])
+        summary_type = NumericSummary if kind is FeatureKind.NUMERIC else CategoricalSummary
+        return cls(kind, summary_type.from_state(state["summary"]))
 
 
 class Monitor:
@@ -142,6 +155,40 @@ class Monitor:
         self.features[name] = feature
         return feature
 
+    def to_state(self) -> dict[str, Any]:
+        """Everything this monitor knows, as plain data for :mod:`driftline.state.codec`."""
+        return {
+            "events": {kind.value: n for kind, n in self.events.items()},
+            "last_event_ts": self.last_event_ts, "lag_seconds": self.lag_seconds, "updated_at": self.updated_at,
+            "features": {name: feature.to_state() for name, feature in self.features.items()},
+            "untracked_values": self.untracked_values,
+            "untyped_missing": dict(self._untyped_missing),
+            "rate": self.rate.to_state(),
+            "quality": None if self.quality is None else self.quality.to_state(),
+            "quality_failed": self._quality_failed,
+            "drift": None if self.drift is None else self.drift.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, model_id: str, model_version: str, state: dict[str, Any], config: MonitoringConfig,
+                   quality: QualityConfig | None = None, drift: DriftConfig | None = None) -> Monitor:
+        """A monitor as :meth:`to_state` saw it, under the current configuration."""
+        monitor = cls(model_id, model_version, config, quality, drift)
+        monitor.events.update({EventKind(kind): int(n) for kind, n in state["events"].items()})
+        monitor.last_event_ts = float(state["last_event_ts"])
+        monitor.lag_seconds = float(state["lag_seconds"])
+        monitor.updated_at = float(state["updated_at"])
+        monitor.features = {name: FeatureMonitor.from_state(f) for name, f in state["features"].items()}
+        monitor.untracked_values = int(state["untracked_values"])
+        monitor._untyped_missing = {k: int(v) for k, v in state["untyped_missing"].items()}
+        monitor.rate = DecayedRate.from_state(state["rate"])
+        if state["quality"] is not None:
+            monitor.quality = ModelQuality.from_state(state["quality"])
+        monitor._quality_failed = bool(state["quality_failed"])
+        if monitor.drift is not None and state["drift"] is not None:  # drift may have been turned on or off
+            monitor.drift = VersionDrift.from_state(model_id, model_version, monitor.drift.config, state["drift"])
+        return monitor
+
     def feature_missing(self) -> Iterator[tuple[str, int, int]]:
         """(feature, values, missing) for every feature, including those only ever missing."""
         for name, feature in self.features.items():
@@ -175,6 +222,13 @@ class ModelInputs:
             self.last_event_ts = newest
         self.rate.add(count, now)
 
+    def to_state(self) -> dict[str, Any]:
+        return {"count": self.count, "last_event_ts": self.last_event_ts, "rate": self.rate.to_state()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ModelInputs:
+        return cls(int(state["count"]), float(state["last_event_ts"]), DecayedRate.from_state(state["rate"]))
+
 
 class ModelLimitError(Exception):
     """A new model would exceed ``monitoring.max_models``."""
@@ -193,6 +247,8 @@ class MonitorRegistry:
         self._versions: dict[str, list[Monitor]] = {}  # per known model: its versions' monitors
         self.labels: dict[str, ModelInputs] = {}  # per model: labels (joined to versions in the quality issue)
         self.invalid: dict[str, DecayedRate] = {}  # per known model ("" = unknown): dead-lettered inputs per second
+        self.partitions: dict[str, int] = {}  # per model: the input partition its events arrive on
+        self.dirty: set[str] = set()  # models changed since their state was last taken (checkpoints)
 
     def get(self, model_id: str, model_version: str) -> Monitor:
         """The monitor of a model version, created on first sight; raises ModelLimitError when full."""
@@ -258,6 +314,54 @@ class MonitorRegistry:
             if monitor is not None:
                 monitor.update_joined(items)
         return joined
+
+    def place(self, model_id: str, partition: int) -> None:
+        """Record the input partition of a model's events (the first one seen wins)."""
+        known = self.partitions.setdefault(model_id, partition)
+        if known != partition:
+            log.warning("model %s arrives on partitions %d and %d: producers must key events by model_id, "
+                        "or its state is split between workers", model_id, known, partition)
+
+    def models_on(self, partitions: Iterable[int]) -> list[str]:
+        """The models whose events arrive on ``partitions``."""
+        wanted = set(partitions)
+        return [model_id for model_id, p in self.partitions.items() if p in wanted]
+
+    def model_state(self, model_id: str) -> dict[str, Any]:
+        """All state of one model: its versions' monitors, label join, label inputs and invalid rate."""
+        join, labels, invalid = self.joins.get(model_id), self.labels.get(model_id), self.invalid.get(model_id)
+        return {
+            "partition": self.partitions.get(model_id),
+            "versions": {m.model_version: m.to_state() for m in self._versions.get(model_id, ())},
+            "join": None if join is None else join.to_state(),
+            "labels": None if labels is None else labels.to_state(),
+            "invalid": None if invalid is None else invalid.to_state(),
+        }
+
+    def restore_model(self, model_id: str, state: dict[str, Any]) -> None:
+        """Replace whatever is known of ``model_id`` with :meth:`model_state`'s output."""
+        self.drop_model(model_id)
+        versions = self._versions[model_id] = []
+        for version, monitor_state in state["versions"].items():
+            monitor = Monitor.from_state(model_id, version, monitor_state, self.config, self.quality, self.drift)
+            self._monitors[(model_id, version)] = monitor
+            versions.append(monitor)
+        if state["join"] is not None:
+            self.joins[model_id] = LabelJoin.from_state(state["join"])
+        if state["labels"] is not None:
+            self.labels[model_id] = ModelInputs.from_state(state["labels"])
+        if state["invalid"] is not None:
+            self.invalid[model_id] = DecayedRate.from_state(state["invalid"])
+        if state["partition"] is not None:
+            self.partitions[model_id] = int(state["partition"])
+
+    def drop_model(self, model_id: str) -> None:
+        """Forget a model (its partition moved to another worker)."""
+        for monitor in self._versions.pop(model_id, ()):
+            self._monitors.pop(monitor.key, None)
+        for table in (self.joins, self.labels, self.invalid, self.partitions):
+            table.pop(model_id, None)
+        self.dirty.discard(model_id)
 
     def record_invalid(self, model_id: str, count: int, now: float) -> None:
         """Count dead-lettered inputs of a model (by message key); unknown models count under ""."""

@@ -72,3 +72,101 @@ def test_numeric_column():
     assert numeric_column([1, None, 2.5]).tolist()[::2] == [1.0, 2.5]
     column = numeric_column([1.0, "x", True, None])
     assert column[0] == 1.0 and all(math.isnan(v) for v in column[1:])
+
+
+def _stream(registry: MonitorRegistry, rng, n_batches: int, start: int = 0) -> None:
+    """Predictions of two versions and labels for some of them, in batches, into ``registry``."""
+    from driftline.events.schema import LabelEvent
+
+    for b in range(start, start + n_batches):
+        ts = [1000.0 + b * 50 + i for i in range(50)]
+        preds = [PredictionEvent(model_id="m", model_version=f"v{i % 2}", ts=t, request_id=f"r{b}-{i}",
+                                 features={"x": float(rng.normal()), "c": str(rng.choice(["a", "b"])),
+                                           "y": None if i % 7 == 0 else float(rng.normal())},
+                                 prediction=int(rng.random() < 0.5), scores=float(rng.random()))
+                 for i, t in enumerate(ts)]
+        for batch in group_events(EventKind.PREDICTION, preds, ts):
+            registry.get("m", batch.model_version).update(batch, now=ts[-1])
+            registry.join_predictions(batch)
+        labels = [LabelEvent(model_id="m", request_id=f"r{b}-{i}", ts=t + 5, label=int(rng.random() < 0.5))
+                  for i, t in enumerate(ts) if i % 3]
+        [label_batch] = group_events(EventKind.LABEL, labels, [e.ts for e in labels])
+        registry.record_labels(label_batch, now=ts[-1] + 5)
+        registry.place("m", 3)
+
+
+def _comparable(registry: MonitorRegistry) -> bytes:
+    from driftline.state.codec import encode_snapshot
+
+    return encode_snapshot("model", registry.model_state("m"))
+
+
+def test_a_restored_model_continues_exactly_like_one_never_snapshotted():
+    """State round trip through the codec, then the same events into both: byte-identical state."""
+    import numpy as np
+
+    from driftline.config import DriftConfig, QualityConfig
+    from driftline.state.codec import decode_snapshot, encode_snapshot
+
+    configs = (MonitoringConfig(), QualityConfig(window_events=200), DriftConfig(warmup_events=300))
+    original = MonitorRegistry(*configs)
+    _stream(original, np.random.default_rng(1), 14)  # 350 events per version: 300 reference, 50 waiting
+    for monitor in original.versions("m"):  # calibrate as the worker's calibrator does
+        assert monitor.drift is not None and monitor.drift.needs_calibration
+        monitor.drift.install(monitor.drift.calibrate())
+    _stream(original, np.random.default_rng(2), 4, start=14)
+
+    restored = MonitorRegistry(*configs)
+    restored.restore_model("m", decode_snapshot(encode_snapshot("model", original.model_state("m")), "model"))
+    assert restored.partitions == {"m": 3} and restored.model_ids() == ["m"]
+    assert _comparable(restored) == _comparable(original)
+    for registry in (original, restored):
+        _stream(registry, np.random.default_rng(3), 6, start=18)
+    assert _comparable(restored) == _comparable(original)
+    assert restored.joins["m"].counts == original.joins["m"].counts
+    assert [m.drift.estimator.events for m in restored.versions("m")] == [300, 300]  # type: ignore[union-attr]
+
+
+def test_dropping_a_model_forgets_all_of_it():
+    import numpy as np
+
+    registry = MonitorRegistry(MonitoringConfig())
+    _stream(registry, np.random.default_rng(1), 2)
+    registry.dirty.add("m")
+    registry.drop_model("m")
+    assert (len(registry), registry.model_ids(), registry.joins, registry.labels, registry.partitions,
+            registry.dirty) == (0, [], {}, {}, {}, set())
+    assert registry.models_on([3]) == []
+
+
+def test_drift_waits_for_calibration_without_losing_events():
+    """Events that arrive while a version calibrates update drift once it is calibrated, so the
+    drift state is the same whether calibration took no time or long."""
+    import numpy as np
+
+    from driftline.config import DriftConfig
+    from driftline.drift import VersionDrift
+
+    rng = np.random.default_rng(5)
+    batches = [{"x": rng.normal(size=100).tolist()} for _ in range(8)]
+    slow, fast = (VersionDrift("m", "v", DriftConfig(warmup_events=250)) for _ in range(2))
+    for i, columns in enumerate(batches):
+        fast.update(columns, None, None)
+        if fast.needs_calibration:
+            fast.install(fast.calibrate())
+        slow.update(columns, None, None)
+    assert slow.backlog_events == 550 and fast.backlog_events == 0  # 800 events, 250 of them the reference
+    slow.install(slow.calibrate())
+    assert slow.estimator is not None and fast.estimator is not None
+    assert slow.estimator.events == fast.estimator.events == 550
+    assert slow.estimator.values() == fast.estimator.values()
+
+
+def test_a_full_calibration_backlog_counts_what_drift_did_not_see():
+    from driftline.config import DriftConfig
+    from driftline.drift import VersionDrift
+
+    drift = VersionDrift("m", "v", DriftConfig(warmup_events=10, calibration_backlog_events=15))
+    for _ in range(4):
+        drift.update({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]}, None, None)
+    assert (drift.backlog_events, drift.dropped_events) == (14, 8)  # 32 = 10 reference + 14 waiting + 8 dropped

@@ -11,10 +11,14 @@ For each micro-batch:
 3. group the valid events into one column batch per model version;
 4. update that version's monitor from the batch (or dead-letter the batch if a new
    model would exceed ``monitoring.max_models``).
+
+With checkpoints on, a gate first drops the records that the restored state already
+reflects or that belong to partitions this worker does not own (:mod:`driftline.checkpoint`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -44,6 +48,13 @@ class InputRecord(Protocol):
     offset: int
     key: bytes | None
     value: bytes
+
+
+class Gate(Protocol):
+    """Decides which consumed records to process (:class:`driftline.checkpoint.Checkpointer`):
+    those of owned partitions not already reflected in the restored state."""
+
+    def admit(self, record: InputRecord) -> bool: ...
 
 
 class DeadLetterSink(Protocol):
@@ -92,8 +103,11 @@ class EventProcessor:
         instruments: WorkerInstruments,
         clock: Clock = time.time,
         after_batch: BatchHook | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.monitors = monitors
+        self.gate = gate
+        self.lock = asyncio.Lock()  # held while a micro-batch is applied (see process)
         self.after_batch = after_batch
         self.dead_letters = dead_letters
         self.instruments = instruments
@@ -103,10 +117,32 @@ class EventProcessor:
         self._invalid = {reason: instruments.invalid.labels(reason.value) for reason in Reason}
 
     async def process(self, kind: EventKind, records: Sequence[InputRecord]) -> int:
-        """Process one micro-batch of messages of one input topic; returns the valid events applied."""
-        started = time.perf_counter()
-        now = self.clock()
+        """Process one micro-batch of messages of one input topic; returns the valid events applied.
+
+        The state changes of a micro-batch are applied without an await in between, under
+        :attr:`lock`, and its outputs (dead letters, alert records) are handed to the producer
+        before the lock is released: a checkpoint, which takes the lock, never sees half a batch.
+        """
+        async with self.lock:
+            started = time.perf_counter()
+            now = self.clock()
+            if self.gate is not None:
+                records = [record for record in records if self.gate.admit(record)]
+            letters: list[tuple[InputRecord, Rejection]] = []
+            applied, touched = self._apply(kind, records, now, letters)
+            for record, rejection in letters:
+                await self._dead_letter(record, rejection)
+            if self.after_batch is not None and touched:
+                await self.after_batch(touched, now)
+            self.instruments.batch_seconds.observe(time.perf_counter() - started)
+            self.instruments.batch_events.observe(applied)
+            return applied
+
+    def _apply(self, kind: EventKind, records: Sequence[InputRecord], now: float,
+               letters: list[tuple[InputRecord, Rejection]]) -> tuple[int, set[str]]:
+        """Decode ``records`` and update the monitors; rejections are appended to ``letters``."""
         decoder = self._decoders[kind]
+        monitors = self.monitors
         events: list = []
         ts: list[float] = []
         spans: list[tuple[int, InputRecord]] = []  # (first event index, record) per message with valid events
@@ -117,34 +153,38 @@ class EventProcessor:
                 ts.extend(decoded.ts)
                 spans.append((len(events) - len(decoded.events), record))
             if decoded.rejected:
-                self.monitors.record_invalid(_model_key(record.key), len(decoded.rejected), now)
-                for rejection in decoded.rejected:
-                    await self._dead_letter(record, rejection)
+                model_id = _model_key(record.key)
+                monitors.record_invalid(model_id, len(decoded.rejected), now)
+                monitors.dirty.add(model_id)
+                letters.extend((record, rejection) for rejection in decoded.rejected)
         applied = 0
         touched: set[str] = set()
-        if events:
-            for batch in group_events(kind, events, ts):
-                touched.add(batch.model_id)
-                try:
-                    if kind is EventKind.LABEL:
-                        joined = self.monitors.record_labels(batch, now)
-                    else:
-                        self.monitors.get(batch.model_id, batch.model_version).update(batch, now)
-                        joined = self.monitors.join_predictions(batch) if kind is EventKind.PREDICTION else []
-                    if joined:
-                        self._observe_delays(joined)
-                    applied += batch.size
-                except ModelLimitError as exc:
-                    source = _sources(events, spans)
-                    self.monitors.record_invalid("", batch.size, now)
-                    for event in batch.events:
-                        rejection = Rejection(Reason.MODEL_LIMIT, str(exc), msgspec.json.encode(event))
-                        await self._dead_letter(source[id(event)], rejection)
-        if self.after_batch is not None and touched:
-            await self.after_batch(touched, now)
-        self.instruments.batch_seconds.observe(time.perf_counter() - started)
-        self.instruments.batch_events.observe(applied)
-        return applied
+        if not events:
+            return applied, touched
+        source: dict[int, InputRecord] | None = None
+        for batch in group_events(kind, events, ts):
+            model_id = batch.model_id
+            if model_id not in monitors.partitions:
+                source = source or _sources(events, spans)
+                monitors.place(model_id, source[id(batch.events[0])].partition)
+            try:
+                if kind is EventKind.LABEL:
+                    joined = monitors.record_labels(batch, now)
+                else:
+                    monitors.get(model_id, batch.model_version).update(batch, now)
+                    joined = monitors.join_predictions(batch) if kind is EventKind.PREDICTION else []
+                if joined:
+                    self._observe_delays(joined)
+                applied += batch.size
+                touched.add(model_id)
+            except ModelLimitError as exc:
+                source = source or _sources(events, spans)
+                monitors.record_invalid("", batch.size, now)
+                for event in batch.events:
+                    rejection = Rejection(Reason.MODEL_LIMIT, str(exc), msgspec.json.encode(event))
+                    letters.append((source[id(event)], rejection))
+        monitors.dirty.update(touched)
+        return applied, touched
 
     def _observe_delays(self, joined: list) -> None:
         observe = self.instruments.label_delay.observe

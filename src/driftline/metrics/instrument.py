@@ -39,6 +39,22 @@ class WorkerInstruments:
         self.batch_events = Histogram(
             name.BATCH_EVENTS, "Valid events per micro-batch.", buckets=BATCH_EVENTS_BUCKETS, registry=registry,
         )
+        self.skipped = Counter(
+            name.RECORDS_SKIPPED, "Consumed input records not processed: already in the restored state "
+            "(replayed) or of a partition this worker does not own (not_owned).", ["reason"], registry=registry,
+        )
+        for reason in ("replayed", "not_owned"):
+            self.skipped.labels(reason)
+        self.checkpoints = Counter(
+            name.CHECKPOINTS, "Partition checkpoints written to <prefix>.checkpoints.", registry=registry,
+        )
+        self.checkpoint_seconds = Histogram(
+            name.CHECKPOINT_SECONDS, "Time to write one round of checkpoints (flush, snapshot, write, acks).",
+            buckets=BATCH_SECONDS_BUCKETS[3:] + (5.0, 10.0, 30.0), registry=registry,
+        )
+        self.restores = Counter(
+            name.RESTORES, "Partitions restored from a checkpoint on assignment.", registry=registry,
+        )
 
 
 class NotifierInstruments:

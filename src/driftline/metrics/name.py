@@ -35,3 +35,7 @@ PREDICTION_DRIFT = "driftline_prediction_drift"  # gauge {model_id,model_version
 MULTIVARIATE_DRIFT = "driftline_multivariate_drift"  # gauge {model_id,model_version,method}
 DRIFT_SCORE = "driftline_drift_score"  # gauge {model_id,model_version}
 DRIFT_PHASE = "driftline_drift_phase"  # gauge {model_id,model_version,phase}: 1 for the current phase
+RECORDS_SKIPPED = "driftline_records_skipped"  # counter {reason}: replayed, not_owned
+CHECKPOINTS = "driftline_checkpoints"  # counter: driftline_checkpoints_total
+CHECKPOINT_SECONDS = "driftline_checkpoint_seconds"  # histogram
+RESTORES = "driftline_restores"  # counter: driftline_restores_total

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,6 +23,8 @@ from driftline.config import KafkaConfig
 from driftline.error import StateError
 
 log = logging.getLogger(__name__)
+
+MAX_RECORD_BYTES = 900 * 1024  # under Kafka's default message.max.bytes (1 MiB), with room for the key
 
 
 class CompactedTable:
@@ -51,21 +53,27 @@ class CompactedTable:
         finally:
             await admin.close()
 
-    async def load(self, timeout: float = 60.0) -> dict[bytes, bytes]:
-        """Every key's latest value, read from the beginning to the fetch-reported high-watermark."""
+    async def load(self, timeout: float = 60.0, partitions: Iterable[int] | None = None) -> dict[bytes, bytes]:
+        """Every key's latest value, read from the beginning to the fetch-reported high-watermark
+        (of ``partitions`` of the topic, or of all of them)."""
         consumer = AIOKafkaConsumer(**self.kafka.aiokafka_options("-restore"), enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+                                    auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
         await consumer.start()
         table: dict[bytes, bytes] = {}
         try:
-            partitions = await _partitions(consumer, self.topic, timeout)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
+            tps = await _partitions(consumer, self.topic, timeout)
+            if partitions is not None:
+                wanted = set(partitions)
+                tps = [tp for tp in tps if tp.partition in wanted]
+            if not tps:
+                return table
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
             deadline = time.monotonic() + timeout
-            while not await _caught_up(consumer, partitions):
+            while not await _caught_up(consumer, tps):
                 if time.monotonic() > deadline:
                     raise StateError(f"could not read {self.topic} to its end within {timeout:g} s")
-                batches = await consumer.getmany(*partitions, timeout_ms=200)
+                batches = await consumer.getmany(*tps, timeout_ms=200)
                 for records in batches.values():
                     for record in records:
                         if record.key is None:
@@ -75,28 +83,52 @@ class CompactedTable:
                         else:
                             table[record.key] = record.value
         finally:
-            await consumer.stop()
+            await stop_consumer(consumer)
         log.debug("loaded %d keys from %s", len(table), self.topic)
         return table
+
+    async def partition_count(self, timeout: float = 60.0) -> int:
+        """The topic's number of partitions, as the broker's metadata has it."""
+        consumer = AIOKafkaConsumer(**self.kafka.aiokafka_options("-metadata"), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return len(await _partitions(consumer, self.topic, timeout))
+        finally:
+            await stop_consumer(consumer)
 
     async def put(self, key: bytes, value: bytes | None) -> None:
         """Append a record (acks=all) and wait until the broker has it."""
         await self.put_many([(key, value)])
 
-    async def put_many(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        """Append records in order (acks=all), sent together, and wait until the broker has them all."""
+    async def put_many(self, records: list[tuple[bytes, bytes | None]], partition: int | None = None) -> None:
+        """Append records in order (acks=all), sent together, and wait until the broker has them all.
+
+        ``partition`` places them all in one partition of the topic (else the key decides)."""
         if not records:
             return
         if self._producer is None:
-            self._producer = AIOKafkaProducer(**self.kafka.aiokafka_options("-state"), acks="all")
+            self._producer = AIOKafkaProducer(**self.kafka.aiokafka_options("-state"), acks="all",
+                                              max_request_size=MAX_RECORD_BYTES + 64 * 1024)
             await self._producer.start()
-        deliveries = [await self._producer.send(self.topic, key=key, value=value) for key, value in records]
+        deliveries = [await self._producer.send(self.topic, key=key, value=value, partition=partition)
+                      for key, value in records]
         await asyncio.gather(*deliveries)
 
     async def close(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer; aiokafka 0.14 raises CancelledError from stopping a group-less consumer whose
+    internal task had not run yet, which must not cancel the caller (it was not cancelled)."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float) -> list[TopicPartition]:

@@ -1,0 +1,226 @@
+"""Effectively-once state: per input partition, checkpoints of the models' state and the offsets it reflects.
+
+A worker owns the input partitions the consumer group assigns it (the same partition
+number of every input topic: events are keyed by model_id, so a model's predictions,
+features and labels share it). For each owned partition the :class:`Checkpointer` knows the
+next offset of every input topic that the in-memory state expects, and:
+
+- **admits** a consumed record only if its partition is owned and its offset is not below
+  that expectation (a record below it is already in the state: after a restore, Kafka
+  redelivers from the group's committed offset, which may lag the checkpoint);
+- **checkpoints** after ``checkpoint.interval_events`` events or ``interval_seconds``,
+  whichever comes first, and when partitions are revoked or the worker stops;
+- on **assignment**, restores each newly assigned partition from its newest checkpoint and
+  seeks every input topic of it to the checkpoint's offsets, before the consumer fetches.
+
+A checkpoint of partition ``p``, in order:
+
+1. take the processing lock, so no micro-batch is half applied;
+2. flush the producer, so that every dead letter and alert record of the batches the
+   state reflects is in Kafka before a checkpoint says they were processed;
+3. snapshot the models of ``p`` that changed since the last checkpoint, and the offsets;
+4. write them and the commit (:class:`~driftline.state.store.CheckpointStore`), acks=all.
+
+The processing lock is the one the :class:`~driftline.events.processor.EventProcessor`
+holds for each micro-batch; rule evaluation on the timer takes it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Protocol
+
+from driftline.config import CheckpointConfig
+from driftline.error import StateError
+from driftline.evaluation import RuleEvaluation
+from driftline.events.processor import InputRecord
+from driftline.metrics.instrument import WorkerInstruments
+from driftline.monitor import MonitorRegistry
+from driftline.state.store import Checkpoint, CheckpointStore
+
+log = logging.getLogger(__name__)
+
+Seek = Callable[[str, int, int], Awaitable[None]]  # (topic, partition, offset)
+
+
+class TopicPartitionLike(Protocol):
+    topic: str
+    partition: int
+
+
+@dataclass
+class OwnedPartition:
+    """What this worker knows of one input partition it owns (or had until a rebalance)."""
+
+    partition: int
+    generation: int
+    offsets: dict[str, int] = field(default_factory=dict)  # input topic -> next offset the state expects
+    checkpoint: Checkpoint | None = None  # the newest one written or restored
+    garbage: list[bytes] = field(default_factory=list)  # unreferenced keys found at restore
+    advanced: bool = False  # offsets moved since the last checkpoint
+    owned: bool = True  # False between a revocation and the next assignment ("parked")
+
+
+class Checkpointer:
+    """Owns the input partitions' state: admission of records, checkpoints, restore on assignment."""
+
+    def __init__(self, config: CheckpointConfig, monitors: MonitorRegistry, evaluation: RuleEvaluation | None,
+                 store: CheckpointStore, input_topics: Iterable[str], lock: asyncio.Lock,
+                 instruments: WorkerInstruments, flush: Callable[[], Awaitable[None]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.monitors = monitors
+        self.evaluation = evaluation
+        self.store = store
+        self.input_topics = tuple(input_topics)
+        self.lock = lock
+        self.instruments = instruments
+        self.flush = flush
+        self.clock = clock
+        self.partitions: dict[int, OwnedPartition] = {}
+        self._events_since = 0
+        self._last = clock()
+        self._topic_ready = False
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def admit(self, record: InputRecord) -> bool:
+        """Whether to process ``record``; advances the partition's expected offset when it is."""
+        owned = self.partitions.get(record.partition)
+        if owned is None or not owned.owned:
+            self.instruments.skipped.labels("not_owned").inc()
+            return False
+        expected = owned.offsets.get(record.topic, 0)
+        if record.offset < expected:
+            self.instruments.skipped.labels("replayed").inc()
+            return False
+        owned.offsets[record.topic] = record.offset + 1
+        owned.advanced = True
+        self._events_since += 1
+        return True
+
+    async def maybe_checkpoint(self) -> None:
+        """Checkpoint if ``interval_events`` messages or ``interval_seconds`` passed (lock held)."""
+        if self._events_since >= self.config.interval_events or self.clock() - self._last >= self.config.interval_seconds:
+            await self.checkpoint_locked()
+
+    async def on_timer(self) -> None:
+        """Checkpoint idle partitions too (timer evaluations and calibrations change state)."""
+        if self.clock() - self._last >= self.config.interval_seconds:
+            async with self.lock:
+                await self.checkpoint_locked()
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    async def checkpoint_locked(self, partitions: Iterable[int] | None = None) -> None:
+        """Checkpoint ``partitions`` (default: every owned one) that changed; the lock must be held."""
+        self._events_since, self._last = 0, self.clock()
+        wanted = [self.partitions[p] for p in (self.partitions if partitions is None else partitions)
+                  if p in self.partitions and self.partitions[p].owned]
+        dirty = self.monitors.dirty
+        due = [owned for owned in wanted if owned.advanced or owned.checkpoint is None
+               or any(m in dirty for m in self._models(owned.partition))]
+        if not due:
+            return
+        started = time.perf_counter()
+        await self.flush()  # 2. dead letters and alert records first
+        for owned in due:
+            models = self._models(owned.partition)
+            changed = {m: self.model_state(m) for m in models if m in dirty or owned.checkpoint is None
+                       or m not in owned.checkpoint.models}
+            dropped = set(owned.checkpoint.models) - set(models) if owned.checkpoint is not None else set()
+            offsets, owned.advanced = dict(owned.offsets), False
+            dirty.difference_update(changed)
+            try:
+                owned.checkpoint = await self.store.write(owned.partition, owned.generation, offsets, changed,
+                                                          dropped, owned.checkpoint, owned.garbage)
+            except BaseException:
+                dirty.update(changed)  # written next time
+                owned.advanced = True
+                raise
+            owned.garbage = []
+            self.instruments.checkpoints.inc()
+        self.instruments.checkpoint_seconds.observe(time.perf_counter() - started)
+        log.debug("checkpointed partitions %s", [o.partition for o in due])
+
+    def _models(self, partition: int) -> list[str]:
+        return self.monitors.models_on([partition])
+
+    def model_state(self, model_id: str) -> dict[str, Any]:
+        alerts = self.evaluation.model_state(model_id) if self.evaluation is not None else None
+        return {"monitors": self.monitors.model_state(model_id), "alerts": alerts}
+
+    def restore_model(self, model_id: str, state: dict[str, Any]) -> None:
+        self.monitors.restore_model(model_id, state["monitors"])
+        if self.evaluation is not None:
+            self.evaluation.restore_model(model_id, state["alerts"])
+
+    def drop_partition(self, partition: int) -> None:
+        for model_id in self._models(partition):
+            self.monitors.drop_model(model_id)
+            if self.evaluation is not None:
+                self.evaluation.drop_model(model_id)
+        self.partitions.pop(partition, None)
+
+    # -- rebalances -----------------------------------------------------------------------------
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Checkpoint the revoked partitions and park them: their state stays in memory, unused,
+        until the next assignment says whether it is still ours."""
+        async with self.lock:
+            await self.checkpoint_locked(partitions)
+            for p in partitions:
+                if p in self.partitions:
+                    self.partitions[p].owned = False
+        log.info("partitions %s revoked", sorted(partitions))
+
+    async def on_assigned(self, partitions: set[int], generation: int, seek: Seek) -> None:
+        """Restore newly assigned partitions and seek every input topic of every assigned partition.
+
+        Parked state is kept when the new generation directly follows the one it was owned in
+        (nobody else can have owned it in between); otherwise it is dropped and restored.
+        """
+        async with self.lock:
+            if not self._topic_ready:
+                await self.store.ensure_topic()
+                self._topic_ready = True
+            for p, owned in list(self.partitions.items()):
+                if p not in partitions or owned.generation != generation - 1:
+                    self.drop_partition(p)
+            for p in sorted(partitions):
+                owned = self.partitions.get(p)
+                if owned is None:
+                    owned = await self._restore(p, generation)
+                owned.generation, owned.owned = generation, True
+                for topic in self.input_topics:
+                    await seek(topic, p, owned.offsets.get(topic, 0))
+        log.info("partitions %s assigned (generation %d)", sorted(partitions), generation)
+
+    async def _restore(self, partition: int, generation: int) -> OwnedPartition:
+        started = time.perf_counter()
+        restored = await self.store.load(partition)
+        owned = OwnedPartition(partition, generation, garbage=restored.garbage, checkpoint=restored.checkpoint)
+        if restored.checkpoint is not None:
+            owned.offsets = dict(restored.checkpoint.offsets)
+            for model_id, state in restored.models.items():
+                try:
+                    self.restore_model(model_id, state)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise StateError(f"checkpoint {restored.checkpoint.seq} of partition {partition}: state of "
+                                     f"model {model_id} does not restore: {exc!r}") from exc
+                self.monitors.partitions[model_id] = partition
+            self.instruments.restores.inc()
+            log.info("restored partition %d: %d models, %d bytes, offsets %s (checkpoint %d of generation %d) "
+                     "in %.2f s", partition, len(restored.models), restored.bytes, owned.offsets,
+                     restored.checkpoint.seq, restored.checkpoint.generation, time.perf_counter() - started)
+        self.partitions[partition] = owned
+        return owned
+
+    async def close(self) -> None:
+        """A last checkpoint of everything owned (on a graceful stop)."""
+        async with self.lock:
+            await self.checkpoint_locked()
+        await self.store.close()
