@@ -134,7 +134,10 @@ class WindowedDrift(ColumnEstimator):
     @staticmethod
     def _share(window: np.ndarray, *codes: int) -> float:
         """The share of ``window`` holding any of ``codes`` (as :meth:`_rate`)."""
-        return float(np.isin(window, codes).mean()) if window.size else math.nan
+        if not window.size:
+            return math.nan
+        hits = sum(int(np.count_nonzero(window == code)) for code in set(codes))  # codes are one or two
+        return hits / window.size
 
     def _get_state(self) -> State:
         return {"events": self._events, "ring": self._ring.copy(), "decayed": self._decayed.copy()}
