@@ -1,6 +1,7 @@
 """Static readers of the compose stack: docker-compose.yml, the Dockerfile, the configs they mount.
 
-Used by tests/unit/test_compose.py; kept apart so later checks (Grafana, Mailpit) can reuse them.
+Used by tests/unit/test_compose.py and tests/unit/test_dashboards.py (Grafana's provisioning and
+dashboards are configs the stack mounts too), and by tests/support/prometheus.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 WORKER = "worker"
 KAFKA = "kafka"
 PROMETHEUS = "prometheus"
+GRAFANA = "grafana"
+MAILPIT = "mailpit"
+DEMO = "demo"
 PROMETHEUS_CONFIG_TARGET = "/etc/prometheus/prometheus.yml"  # the image's default --config.file
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|ROUTING_KEY|API_KEY|WEBHOOK)", re.IGNORECASE)
@@ -117,7 +121,8 @@ def ports(svc: dict[str, Any]) -> list[Port]:
             continue
         spec, _, protocol = str(entry).partition("/")
         parts = spec.rsplit(":", 2)
-        published = int(parts[-2]) if len(parts) >= 2 and parts[-2] else None
+        # a published range (9464-9467:9464, for scaled services) publishes its first port for the first container
+        published = int(parts[-2].split("-")[0]) if len(parts) >= 2 and parts[-2] else None
         found.append(Port(int(parts[-1]), published, protocol or "tcp"))
     return found
 
@@ -224,6 +229,7 @@ class Target:
     job: str
     host: str
     port: int
+    scrape_interval: str | None = None  # the job's own, else None (the global one applies)
 
 
 def prometheus_config_path() -> Path:
@@ -237,14 +243,28 @@ def prometheus_config() -> dict[str, Any]:
     return yaml.safe_load(prometheus_config_path().read_text(encoding="utf-8")) or {}
 
 
-def scrape_targets() -> list[Target]:
+def scrape_targets(config: dict[str, Any] | None = None) -> list[Target]:
+    """Static targets and DNS service discovery names (a compose service name resolves to its containers)."""
     found = []
-    for job in prometheus_config().get("scrape_configs") or []:
+    for job in (config or prometheus_config()).get("scrape_configs") or []:
+        interval = job.get("scrape_interval")
         for static in job.get("static_configs") or []:
             for target in static.get("targets") or []:
                 host, _, port = target.rpartition(":")
-                found.append(Target(job["job_name"], host, int(port)))
+                found.append(Target(job["job_name"], host, int(port), interval))
+        for sd in job.get("dns_sd_configs") or []:
+            for name in sd.get("names") or []:
+                found.append(Target(job["job_name"], name, int(sd["port"]), interval))
     return found
+
+
+def scrape_interval(job_name: str, config: dict[str, Any] | None = None) -> str:
+    """The scrape interval of a job: its own, else the global one, else Prometheus' default (1m)."""
+    config = config or prometheus_config()
+    for job in config.get("scrape_configs") or []:
+        if job["job_name"] == job_name:
+            return job.get("scrape_interval") or (config.get("global") or {}).get("scrape_interval") or "1m"
+    raise AssertionError(f"{prometheus_config_path().name} has no scrape job {job_name!r}")
 
 
 # ---------------------------------------------------------------- Dockerfile and .dockerignore
@@ -371,6 +391,101 @@ def final_stage() -> Stage:
 
 def fail_on(problems: list[str], what: str) -> None:
     assert not problems, f"{what}:\n  " + "\n  ".join(problems)
+
+
+# ---------------------------------------------------------------- grafana: provisioning and dashboards
+
+GRAFANA_PROVISIONING_TARGET = "/etc/grafana/provisioning"  # the image's default paths.provisioning
+DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
+
+
+def grafana_provisioning_dir() -> Path:
+    path = mount_source(service(GRAFANA), GRAFANA_PROVISIONING_TARGET)
+    assert path is not None, f"the grafana service mounts nothing at {GRAFANA_PROVISIONING_TARGET}"
+    return path
+
+
+def _provisioning(kind: str, key: str) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted((grafana_provisioning_dir() / kind).glob("*.y*ml")):
+        found.extend((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(key) or [])
+    return found
+
+
+def grafana_datasources() -> list[dict[str, Any]]:
+    """The provisioned data sources (grafana/provisioning/datasources/*.yml)."""
+    return _provisioning("datasources", "datasources")
+
+
+def grafana_dashboard_providers() -> list[dict[str, Any]]:
+    """The provisioned dashboard providers (grafana/provisioning/dashboards/*.yml)."""
+    return _provisioning("dashboards", "providers")
+
+
+def prometheus_datasource() -> dict[str, Any]:
+    found = [ds for ds in grafana_datasources() if ds.get("type") == "prometheus"]
+    assert len(found) == 1, f"expected one provisioned Prometheus data source, found {len(found)}"
+    return found[0]
+
+
+def dashboard_files() -> list[Path]:
+    return sorted(DASHBOARDS_DIR.glob("*.json"))
+
+
+@functools.cache
+def _dashboard(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every dashboard of grafana/dashboards/, by file name."""
+    return {path.name: _dashboard(path) for path in dashboard_files()}
+
+
+def data_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """The panels that show data (rows, collapsed or not, are flattened away)."""
+    found = []
+    for panel in dashboard.get("panels") or []:
+        if panel.get("type") == "row":
+            found.extend(panel.get("panels") or [])
+        else:
+            found.append(panel)
+    return found
+
+
+def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {var["name"]: var for var in (dashboard.get("templating") or {}).get("list") or []}
+
+
+def variable_query(var: dict[str, Any]) -> str:
+    """The query of a query variable (``definition``, or the query editor's object, or a plain string)."""
+    query = var.get("query")
+    if isinstance(query, dict):
+        query = query.get("query")
+    return str(var.get("definition") or query or "")
+
+
+def _ref_override(panel: dict[str, Any], ref_id: str, prop: str) -> Any:
+    for override in (panel.get("fieldConfig") or {}).get("overrides") or []:
+        matcher = override.get("matcher") or {}
+        if matcher.get("id") == "byFrameRefID" and matcher.get("options") == ref_id:
+            for item in override.get("properties") or []:
+                if item.get("id") == prop:
+                    return item.get("value")
+    return None
+
+
+def field_option(panel: dict[str, Any], ref_id: str, prop: str) -> Any:
+    """A field option (``unit``, ``thresholds``, ...) as it applies to the query ``ref_id``: its override, else the default."""
+    value = _ref_override(panel, ref_id, prop)
+    if value is None:
+        value = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get(prop)
+    return value
+
+
+def threshold_steps(thresholds: dict[str, Any] | None) -> list[tuple[float | None, str]]:
+    """[(value, color)] of a thresholds config; the base step has value None."""
+    return [(step.get("value"), step.get("color")) for step in (thresholds or {}).get("steps") or []]
 
 
 # ================================================================ compose file
