@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import shutil
 import subprocess
 from pathlib import PurePosixPath
@@ -19,11 +20,17 @@ import yaml
 
 from tests.support.compose import (
     COMPILERS,
+    DASHBOARDS_DIR,
+    DEMO,
+    GRAFANA,
     KAFKA,
     LOOPBACK,
+    MAILPIT,
     PROMETHEUS,
+    ROOT,
     SECRET_NAME,
     WORKER,
+    as_argv,
     build_spec,
     compose,
     container_ports,
@@ -34,6 +41,9 @@ from tests.support.compose import (
     environment,
     fail_on,
     final_stage,
+    grafana_dashboard_providers,
+    grafana_datasources,
+    grafana_provisioning_dir,
     healthcheck_argv,
     http_urls,
     image_pinning_problem,
@@ -42,9 +52,12 @@ from tests.support.compose import (
     listeners,
     mount_source,
     mounts,
+    option,
     ports,
     prometheus_config,
     prometheus_config_path,
+    prometheus_datasource,
+    scrape_interval,
     scrape_targets,
     service,
     services,
@@ -52,8 +65,7 @@ from tests.support.compose import (
     worker_config_path,
     worker_dockerfile,
 )
-
-
+from tests.support.prometheus import prometheus_rule_files, seconds
 
 
 def test_compose_file_has_no_version_key():
@@ -351,3 +363,174 @@ def test_worker_alert_rules_are_mounted_from_the_repo():
         if source is None or not source.exists():
             problems.append(f"{what} {path} is not mounted from an existing path of the repo")
     fail_on(problems, "worker alert rules")
+
+
+def test_prometheus_rule_files_pattern_loads_the_rules_and_not_their_unit_tests():
+    problems = []
+    for pattern in prometheus_config().get("rule_files") or []:
+        host = mount_source(service(PROMETHEUS), pattern)
+        if host is None:
+            continue  # test_prometheus_rule_files_are_mounted_from_the_repo says so
+        loaded = sorted(host.parent.glob(host.name))
+        if loaded != prometheus_rule_files():
+            problems.append(f"rule_files {pattern} loads {[p.name for p in loaded]}, the rules are "
+                            f"{[p.name for p in prometheus_rule_files()]}")
+        problems.extend(f"rule_files {pattern} loads the promtool test {p}" for p in loaded if "tests" in p.parts)
+    fail_on(problems, "Prometheus rule files")
+
+
+# ================================================================ grafana
+
+
+def test_grafana_anonymous_access_is_off():
+    env = environment(service(GRAFANA))
+    assert env.get("GF_AUTH_ANONYMOUS_ENABLED") == "false", (
+        "grafana: set GF_AUTH_ANONYMOUS_ENABLED: \"false\" explicitly; anonymous viewers are opt-in")
+    assert env.get("GF_USERS_ALLOW_SIGN_UP") in (None, "false"), "grafana: self sign-up must stay off"
+
+
+def test_grafana_provisioning_is_mounted_from_the_repo():
+    provisioning = grafana_provisioning_dir()
+    problems = [f"{provisioning / kind} is missing" for kind in ("datasources", "dashboards")
+                if not (provisioning / kind).is_dir()]
+    if provisioning.resolve() != (ROOT / "grafana" / "provisioning").resolve():
+        problems.append(f"grafana mounts its provisioning from {provisioning}, not grafana/provisioning")
+    fail_on(problems, "grafana provisioning")
+
+
+def test_grafana_datasource_is_the_prometheus_service_with_a_fixed_uid():
+    source, problems = prometheus_datasource(), []
+    url = http_urls(str(source.get("url")))
+    if not source.get("uid"):
+        problems.append("the Prometheus data source has no fixed uid (the dashboards' $datasource defaults to it)")
+    if not url:
+        problems.append(f"data source url {source.get('url')!r} is not an http URL")
+    elif url[0].hostname != PROMETHEUS or url[0].port not in container_ports(service(PROMETHEUS)):
+        problems.append(f"data source url {source['url']}: expected the service {PROMETHEUS!r} on one of its "
+                        f"container ports {sorted(container_ports(service(PROMETHEUS)))}")
+    if source.get("access", "proxy") != "proxy":
+        problems.append("the data source must be accessed by Grafana's server (access: proxy): the browser "
+                        "cannot resolve the compose service name")
+    uids = [ds.get("uid") for ds in grafana_datasources()]
+    if len(uids) != len(set(uids)):
+        problems.append(f"data source uids repeat: {uids}")
+    fail_on(problems, "grafana data source")
+
+
+def test_grafana_datasource_time_interval_is_the_driftline_scrape_interval():
+    interval = (prometheus_datasource().get("jsonData") or {}).get("timeInterval")
+    expected = scrape_interval("driftline")
+    assert interval is not None and seconds(interval) == seconds(expected), (
+        f"the data source's timeInterval is {interval!r}, the driftline job scrapes every {expected}: "
+        "Grafana's $__rate_interval (4 x timeInterval) must cover several scrapes")
+
+
+def test_grafana_dashboard_providers_read_the_mounted_dashboards():
+    providers, problems = grafana_dashboard_providers(), []
+    if not providers:
+        problems.append("no dashboard provider in grafana/provisioning/dashboards/")
+    for provider in providers:
+        path = (provider.get("options") or {}).get("path")
+        host = mount_source(service(GRAFANA), path) if path else None
+        if provider.get("type", "file") != "file" or host is None:
+            problems.append(f"provider {provider.get('name')}: path {path} is not mounted into the grafana service")
+        elif host.resolve() != DASHBOARDS_DIR.resolve() or not list(host.glob("*.json")):
+            problems.append(f"provider {provider.get('name')}: {path} is {host}, not grafana/dashboards with its JSON")
+    home = environment(service(GRAFANA)).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home is not None and not ((source := mount_source(service(GRAFANA), home)) and source.is_file()):
+        problems.append(f"the home dashboard {home} is not a mounted file of the repo")
+    fail_on(problems, "grafana dashboard providers")
+
+
+# ================================================================ all services
+
+
+def test_stateful_services_keep_their_data_in_named_volumes():
+    data = {KAFKA: kafka_env().get("KAFKA_LOG_DIRS") or "/var/lib/kafka/data", GRAFANA: "/var/lib/grafana",
+            PROMETHEUS: "/prometheus"}
+    problems = [f"{name}: {path} is not a named volume, so its data is lost with the container"
+                for name, path in data.items()
+                if not any(m.type == "volume" and m.source and m.target == path for m in mounts(service(name)))]
+    fail_on(problems, "volumes")
+
+
+def test_every_long_running_service_has_a_healthcheck():
+    problems = []
+    for name, svc in services().items():
+        if svc.get("profiles") or svc.get("restart") == "no":
+            continue  # one-shot helpers (the demo producer)
+        spec = build_spec(svc)
+        in_image = spec is not None and any(s.all("HEALTHCHECK") for s in dockerfile_stages(spec[1])[-1:])
+        if not svc.get("healthcheck") and not in_image:
+            problems.append(f"{name} has no healthcheck")
+    fail_on(problems, "healthchecks")
+
+
+def test_published_ports_are_on_loopback_and_distinct():
+    problems, seen = [], {}
+    for name, svc in services().items():
+        for entry in svc.get("ports") or []:
+            host_ip = entry.get("host_ip") if isinstance(entry, dict) else (
+                str(entry).rsplit(":", 2)[0] if str(entry).count(":") == 2 else None)
+            if host_ip not in LOOPBACK:
+                problems.append(f"{name}: port {entry} is published on every interface; use 127.0.0.1:...")
+        for port in ports(svc):
+            if port.published is not None and port.published in seen:
+                problems.append(f"{name} and {seen[port.published]} both publish host port {port.published}")
+            seen[port.published] = name
+    fail_on(problems, "published ports")
+
+
+# ================================================================ mailpit and the worker's alert routing
+
+
+def test_worker_alerts_go_by_email_to_mailpit():
+    routing_path = mount_source(service(WORKER), worker_config().alerting.routing)
+    assert routing_path is not None and routing_path.is_file(), "the worker's routing file is not mounted"
+    routing = yaml.safe_load(routing_path.read_text(encoding="utf-8"))
+    problems = []
+    for receiver in routing.get("receivers") or []:
+        settings = receiver.get("settings") or {}
+        if receiver.get("type") != "email":
+            problems.append(f"receiver {receiver.get('name')}: {receiver.get('type')} needs an account; "
+                            "the stack sends email to Mailpit")
+        elif settings.get("host") != MAILPIT or settings.get("port") not in container_ports(service(MAILPIT)):
+            problems.append(f"receiver {receiver.get('name')}: {settings.get('host')}:{settings.get('port')} is not "
+                            f"the {MAILPIT} service on one of {sorted(container_ports(service(MAILPIT)))}")
+        elif settings.get("starttls") is not False or settings.get("password"):
+            problems.append(f"receiver {receiver.get('name')}: Mailpit takes plain SMTP without a login here")
+    if not routing.get("receivers"):
+        problems.append(f"{routing_path.name} has no receivers")
+    fail_on(problems, f"alert routing {routing_path.name}")
+
+
+# ================================================================ the demo producer profile
+
+
+def test_demo_producer_feeds_the_workers_topics_through_kafka():
+    demo = service(DEMO)
+    entry, argv = as_argv(demo.get("entrypoint")), as_argv(demo.get("command"))
+    problems = []
+    if demo.get("profiles") != ["demo"]:
+        problems.append(f"profiles {demo.get('profiles')}: the demo must be opt-in (profiles: [demo])")
+    scripts = [arg for arg in entry if arg.endswith(".py")]
+    source = mount_source(demo, scripts[0]) if scripts else None
+    if source is None or not source.is_file():
+        problems.append(f"entrypoint {entry}: the script is not a mounted file of the repository")
+    else:
+        spec = importlib.util.spec_from_file_location("demo_producer", source)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        try:
+            module.parse_args(argv)
+        except SystemExit:
+            problems.append(f"command {argv}: {source.name} does not take these options")
+    if option(argv, "--topic-prefix") != worker_config().kafka.topic_prefix:
+        problems.append(f"--topic-prefix {option(argv, '--topic-prefix')} is not the workers' "
+                        f"{worker_config().kafka.topic_prefix}")
+    if option(argv, "--bootstrap") not in worker_config().kafka.servers:
+        problems.append(f"--bootstrap {option(argv, '--bootstrap')} is not the workers' {worker_config().kafka.servers}")
+    if depends_on(demo).get(WORKER) != "service_healthy":
+        problems.append("the demo must wait for a healthy worker (which creates the topics)")
+    fail_on(problems, "demo producer")
