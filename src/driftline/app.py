@@ -149,6 +149,30 @@ class NotifierService(mode.Service):
                 self._task.cancel()
 
 
+def keep_positions(consumer: Any, checkpointer: Checkpointer, inputs: set[str]) -> None:
+    """Make faust's "seek to committed offsets" seek input partitions to where their state is.
+
+    faust seeks every assigned partition to the group's committed offsets when table recovery
+    ends and whenever it fetches while flow is stopped. Those offsets are faust's own acks, which
+    may be ahead of the last checkpoint after a crash: following them would skip events. After
+    faust's seek, each input partition is sought to the offset its (restored) state expects.
+    """
+    if getattr(consumer, "_driftline_positions", False):
+        return
+    committed_seek = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        await committed_seek()
+        for tp in consumer.assignment():
+            if tp.topic in inputs:
+                offset = checkpointer.position(tp.topic, tp.partition)
+                if offset is not None:
+                    await consumer.seek(tp, offset)
+
+    consumer.perform_seek = perform_seek
+    consumer._driftline_positions = True
+
+
 class CheckpointService(mode.Service):
     """Writes a last checkpoint of every owned partition when the worker stops."""
 
@@ -227,19 +251,21 @@ class DriftlineWorker:
         store = CheckpointStore(config.kafka, self.topics.checkpoints, config.kafka.partitions,
                                 timeout=config.checkpoint.restore_timeout_seconds)
         checkpointer = Checkpointer(config.checkpoint, self.monitors, self.evaluation, store, self.topics.inputs,
-                                    self.processor.lock, self.instruments, flush=self.app.producer.flush)
+                                    self.processor.lock, self.instruments, flush=self.app.producer.flush,
+                                    on_restored=self.calibrator.start_due)
         self.processor.gate = checkpointer
         inputs = set(self.topics.inputs)
         app = self.app
 
+        async def seek(topic: str, partition: int, offset: int) -> None:
+            tp = TP(topic, partition)
+            if tp in app.consumer.assignment():
+                await app.consumer.seek(tp, offset)
+
         async def on_assigned(assigned: set[TP], generation: int) -> None:
-            tps = {tp for tp in assigned if tp.topic in inputs}
-
-            async def seek(topic: str, partition: int, offset: int) -> None:
-                if TP(topic, partition) in tps:
-                    await app.consumer.seek(TP(topic, partition), offset)
-
-            await checkpointer.on_assigned({tp.partition for tp in tps}, generation, seek)
+            keep_positions(app.consumer, checkpointer, inputs)
+            partitions = {tp.partition for tp in assigned if tp.topic in inputs}
+            await checkpointer.on_assigned(partitions, generation, seek)
 
         async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
             await checkpointer.on_revoked({tp.partition for tp in revoked if tp.topic in inputs})

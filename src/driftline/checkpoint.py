@@ -70,7 +70,8 @@ class Checkpointer:
     def __init__(self, config: CheckpointConfig, monitors: MonitorRegistry, evaluation: RuleEvaluation | None,
                  store: CheckpointStore, input_topics: Iterable[str], lock: asyncio.Lock,
                  instruments: WorkerInstruments, flush: Callable[[], Awaitable[None]],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_restored: Callable[[set[str]], None] | None = None) -> None:
         self.config = config
         self.monitors = monitors
         self.evaluation = evaluation
@@ -80,6 +81,7 @@ class Checkpointer:
         self.instruments = instruments
         self.flush = flush
         self.clock = clock
+        self.on_restored = on_restored  # e.g. calibrate restored versions that were calibrating
         self.partitions: dict[int, OwnedPartition] = {}
         self._events_since = 0
         self._last = clock()
@@ -99,8 +101,18 @@ class Checkpointer:
             return False
         owned.offsets[record.topic] = record.offset + 1
         owned.advanced = True
-        self._events_since += 1
         return True
+
+    def position(self, topic: str, partition: int) -> int | None:
+        """The next offset of ``topic`` that the state of an owned ``partition`` expects."""
+        owned = self.partitions.get(partition)
+        if owned is None or not owned.owned:
+            return None
+        return owned.offsets.get(topic, 0)
+
+    def processed(self, events: int) -> None:
+        """Count the events a micro-batch applied (towards ``interval_events``)."""
+        self._events_since += events
 
     async def maybe_checkpoint(self) -> None:
         """Checkpoint if ``interval_events`` messages or ``interval_seconds`` passed (lock held)."""
@@ -212,6 +224,8 @@ class Checkpointer:
                     raise StateError(f"checkpoint {restored.checkpoint.seq} of partition {partition}: state of "
                                      f"model {model_id} does not restore: {exc!r}") from exc
                 self.monitors.partitions[model_id] = partition
+            if self.on_restored is not None:
+                self.on_restored(set(restored.models))
             self.instruments.restores.inc()
             log.info("restored partition %d: %d models, %d bytes, offsets %s (checkpoint %d of generation %d) "
                      "in %.2f s", partition, len(restored.models), restored.bytes, owned.offsets,

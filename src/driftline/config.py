@@ -191,7 +191,7 @@ class DriftConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     importances: dict[str, dict[str, float]] = {}
     # Events that arrive while a version calibrates wait (up to this many) and update drift once it
     # is calibrated, so that drift state does not depend on how long calibration took.
-    calibration_backlog_events: Annotated[int, msgspec.Meta(ge=0)] = 200_000
+    calibration_backlog_events: Annotated[int, msgspec.Meta(ge=0)] = 100_000
 
 
 class QualityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

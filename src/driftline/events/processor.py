@@ -56,6 +56,8 @@ class Gate(Protocol):
 
     def admit(self, record: InputRecord) -> bool: ...
 
+    def processed(self, events: int) -> None: ...
+
 
 class DeadLetterSink(Protocol):
     """Where dead letters go: the ``<prefix>.deadletter`` topic, keyed by the original key."""
@@ -130,6 +132,8 @@ class EventProcessor:
                 records = [record for record in records if self.gate.admit(record)]
             letters: list[tuple[InputRecord, Rejection]] = []
             applied, touched = self._apply(kind, records, now, letters)
+            if self.gate is not None:
+                self.gate.processed(applied)
             for record, rejection in letters:
                 await self._dead_letter(record, rejection)
             if self.after_batch is not None and touched:
