@@ -12,12 +12,15 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.support.kafka import create_topics, produce, wait_until
+from tests.support.fakes.webhook import FakeWebhookReceiver
+from tests.support.kafka import async_wait_until, create_topics, produce, wait_until
 from tests.support.worker import WorkerProcess, worker_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache]
@@ -25,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.apache]
 EVENTS = 200_000
 MODELS = ("fraud", "churn", "ranker", "pricing")
 ENVELOPE = 250
+PARTITIONS = 4
 BASE_TS = time.time() - 3000.0
 
 # Values that depend on processing time or on how the stream was cut into micro-batches and runs,
@@ -92,7 +96,7 @@ def invalid() -> list[tuple[bytes, bytes]]:
 def config(bootstrap: str, prefix: str) -> dict[str, Any]:
     return worker_config(
         bootstrap, prefix,
-        kafka={"partitions": 4},
+        kafka={"partitions": PARTITIONS},
         worker={"batch_max_messages": 20},
         checkpoint={"interval_events": 20_000, "interval_seconds": 1.0},
         drift={"warmup_events": 4000, "window_events": 2000},
@@ -157,29 +161,21 @@ def differences(expected: dict, actual: dict) -> list[str]:
     return out
 
 
-def test_sigkilled_workers_end_in_the_state_of_a_run_without_crashes(broker, kafka_kind, tmp_path: Path):
-    skip_unless_apache(kafka_kind)
-    bootstrap = broker.bootstrap_servers
-    rng = random.Random(2026)
-    finals = {}
-    for run, kills in (("clean", 0), ("crashes", 4)):
-        prefix = f"ck{run}{rng.randrange(10**6)}"
-        asyncio.run(create_topics(bootstrap, [f"{prefix}.predictions", f"{prefix}.labels"], partitions=4))
-        asyncio.run(produce(bootstrap, f"{prefix}.predictions", predictions() + invalid()))
-        worker = WorkerProcess(config(bootstrap, prefix), tmp_path, name=run).start()
-        try:
-            kill_at = sorted(rng.sample(range(EVENTS // 10, EVENTS * 9 // 10), max(kills - 1, 0)))
-            run_to_end(worker, "prediction", EVENTS, kill_at)
-            asyncio.run(produce(bootstrap, f"{prefix}.labels", labels()))
-            expected_labels = sum(len(json.loads(v)["events"]) for _, v in labels())
-            run_to_end(worker, "label", expected_labels, [expected_labels // 2] if kills else [])
-            finals[run] = settled(worker)
-            log = worker.log_path.read_text()
-        finally:
-            worker.stop()
-        if kills:
-            assert log.count("restored partition") >= 4, "the restarts restored nothing"
-    clean, crashed = finals["clean"], finals["crashes"]
+def new_stream(bootstrap: str, name: str) -> str:
+    """A topic prefix of its own with the prediction stream (and some invalid messages) in it."""
+    prefix = f"ck{name}{random.randrange(10**8)}"
+    asyncio.run(create_topics(bootstrap, [f"{prefix}.predictions", f"{prefix}.labels"], partitions=PARTITIONS))
+    asyncio.run(produce(bootstrap, f"{prefix}.predictions", predictions() + invalid()))
+    return prefix
+
+
+def produce_labels(bootstrap: str, prefix: str) -> int:
+    messages = labels()
+    asyncio.run(produce(bootstrap, f"{prefix}.labels", messages))
+    return sum(len(json.loads(v)["events"]) for _, v in messages)
+
+
+def assert_same(clean: dict, crashed: dict) -> None:
     assert clean, "the clean run exported nothing"
     families = {name for name, _ in clean}
     for family in ("driftline_events_total", "driftline_feature_mean", "driftline_labels_pending",
@@ -188,3 +184,84 @@ def test_sigkilled_workers_end_in_the_state_of_a_run_without_crashes(broker, kaf
         assert family in families, f"{family} missing from the comparison"
     diff = differences(clean, crashed)
     assert diff == [], f"{len(diff)} differences:\n" + "\n".join(diff[:60])
+
+
+@pytest.fixture(scope="module")
+def clean_run(broker, kafka_kind, tmp_path_factory) -> dict:
+    """The state after the whole stream on one worker that never crashes."""
+    skip_unless_apache(kafka_kind)
+    bootstrap = broker.bootstrap_servers
+    prefix = new_stream(bootstrap, "clean")
+    worker = WorkerProcess(config(bootstrap, prefix), tmp_path_factory.mktemp("clean"), name="clean").start()
+    try:
+        run_to_end(worker, "prediction", EVENTS, [])
+        run_to_end(worker, "label", produce_labels(bootstrap, prefix), [])
+        return settled(worker)
+    finally:
+        worker.stop()
+
+
+def test_sigkilled_workers_end_in_the_state_of_a_run_without_crashes(broker, clean_run, tmp_path: Path):
+    bootstrap = broker.bootstrap_servers
+    prefix = new_stream(bootstrap, "crashes")
+    rng = random.Random(2026)
+    worker = WorkerProcess(config(bootstrap, prefix), tmp_path, name="crashes").start()
+    try:
+        run_to_end(worker, "prediction", EVENTS, sorted(rng.sample(range(EVENTS // 10, EVENTS * 9 // 10), 3)))
+        expected_labels = produce_labels(bootstrap, prefix)
+        run_to_end(worker, "label", expected_labels, [rng.randrange(expected_labels // 4, expected_labels * 3 // 4)])
+        crashed = settled(worker)
+        log = worker.log_path.read_text()
+    finally:
+        worker.stop()
+    assert log.count("restored partition") >= 8, "the restarts restored nothing"
+    assert_same(clean_run, crashed)
+
+
+async def test_three_workers_split_the_partitions_and_take_over_from_a_killed_one(broker, clean_run, tmp_path: Path):
+    """Three workers in one group; one is SIGKILLed mid-stream. The other two take its partitions over
+    from its checkpoints: together they end in the state of one worker that never crashed, and the
+    notifier (which may have died with it) delivers every alert notification once."""
+    bootstrap = broker.bootstrap_servers
+    prefix = await asyncio.to_thread(new_stream, bootstrap, "trio")
+    rng = random.Random(7)
+    async with FakeWebhookReceiver() as webhook:
+        routing = {"route": {"receiver": "hook", "group_by": ["..."], "group_wait": "0s", "group_interval": "1s",
+                             "repeat_interval": "24h"},
+                   "receivers": [{"name": "hook", "type": "webhook", "settings": {"url": webhook.url}}]}
+        (tmp_path / "routing.yaml").write_text(yaml.safe_dump(routing))
+        workers = []
+        for i in range(3):
+            cfg = config(bootstrap, prefix)
+            cfg["alerting"].update(notify=True, routing=str(tmp_path / "routing.yaml"), notify_tick_seconds=0.2)
+            workers.append(WorkerProcess(cfg, tmp_path, name=f"worker{i}"))
+        await asyncio.gather(*(asyncio.to_thread(w.start) for w in workers))
+        victim, survivors = workers[1], [workers[0], workers[2]]
+        try:
+            threshold = rng.randrange(EVENTS // 4, EVENTS // 2)
+            await async_wait_until(lambda: sum(processed(w) for w in workers) >= threshold, timeout=120,
+                                   what=f"{threshold} events across the workers")
+            assert processed(victim) > 0, "the victim owned no partition"
+            victim.kill()
+
+            def total(kind: str) -> float:
+                return sum(processed(w, kind) for w in survivors)
+
+            await async_wait_until(lambda: total("prediction") >= EVENTS, timeout=120,
+                                   what=f"all events on the survivors\n{survivors[0].log_tail()}")
+            expected_labels = await asyncio.to_thread(produce_labels, bootstrap, prefix)
+            await async_wait_until(lambda: total("label") >= expected_labels, timeout=120, what="all labels")
+            states = await asyncio.gather(*(asyncio.to_thread(settled, w) for w in survivors))
+            logs = [w.log_path.read_text() for w in survivors]
+        finally:
+            for w in workers:
+                await asyncio.to_thread(w.stop)
+        assert any("restored partition" in log for log in logs), "no survivor took a partition over"
+        overlap = set(states[0]) & {key for key in states[1] if key[0] != "driftline_events_invalid_total"}
+        assert not [k for k in overlap if dict(k[1]).get("model_id")], "a model is monitored by two workers"
+        assert_same(clean_run, {**states[0], **states[1]})
+
+        deliveries = Counter((alert["fingerprint"], alert["status"])
+                             for request in webhook.received for alert in request.json()["alerts"])
+        assert deliveries, "no alert was delivered (the fraud model drifts)"
+        assert [k for k, n in deliveries.items() if n > 1] == [], "alerts delivered more than once"
