@@ -23,7 +23,7 @@ from tests.support.fakes.webhook import FakeWebhookReceiver
 from tests.support.kafka import async_wait_until, create_topics, produce, wait_until
 from tests.support.worker import WorkerProcess, worker_config
 
-pytestmark = [pytest.mark.integration, pytest.mark.apache]
+pytestmark = pytest.mark.integration
 
 EVENTS = 200_000
 MODELS = ("fraud", "churn", "ranker", "pricing")
@@ -201,6 +201,7 @@ def clean_run(broker, kafka_kind, tmp_path_factory) -> dict:
         worker.stop()
 
 
+@pytest.mark.apache
 def test_sigkilled_workers_end_in_the_state_of_a_run_without_crashes(broker, clean_run, tmp_path: Path):
     bootstrap = broker.bootstrap_servers
     prefix = new_stream(bootstrap, "crashes")
@@ -218,6 +219,7 @@ def test_sigkilled_workers_end_in_the_state_of_a_run_without_crashes(broker, cle
     assert_same(clean_run, crashed)
 
 
+@pytest.mark.apache
 async def test_three_workers_split_the_partitions_and_take_over_from_a_killed_one(broker, clean_run, tmp_path: Path):
     """Three workers in one group; one is SIGKILLed mid-stream. The other two take its partitions over
     from its checkpoints: together they end in the state of one worker that never crashed, and the
@@ -265,3 +267,23 @@ async def test_three_workers_split_the_partitions_and_take_over_from_a_killed_on
                              for request in webhook.received for alert in request.json()["alerts"])
         assert deliveries, "no alert was delivered (the fraud model drifts)"
         assert [k for k, n in deliveries.items() if n > 1] == [], "alerts delivered more than once"
+
+
+def test_a_poison_checkpoint_stops_the_worker_with_a_clear_message(broker, tmp_path: Path):
+    """An unreadable checkpoint must not be skipped (that would silently reset the state): the worker
+    stops at once and says which record is wrong."""
+    bootstrap = broker.bootstrap_servers
+    prefix = f"ckpoison{random.randrange(10**8)}"
+    asyncio.run(create_topics(bootstrap, [f"{prefix}.predictions", f"{prefix}.checkpoints"], partitions=1))
+    asyncio.run(produce(bootstrap, f"{prefix}.checkpoints", [(b"c/00000/0000000003", b"not a snapshot")]))
+    cfg = config(bootstrap, prefix)
+    cfg["kafka"]["partitions"] = 1
+    worker = WorkerProcess(cfg, tmp_path, name="poisoned")
+    try:
+        worker.start()
+    except AssertionError:
+        pass  # it may die before it serves /healthz
+    assert worker.process is not None
+    wait_until(lambda: worker.process.poll() is not None, timeout=60, what=f"the worker to stop\n{worker.log_tail()}")
+    assert worker.process.returncode != 0
+    assert "checkpoint commit c/00000/0000000003 of partition 0 is unreadable" in worker.log_path.read_text()
