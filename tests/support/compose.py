@@ -28,6 +28,7 @@ PROMETHEUS = "prometheus"
 GRAFANA = "grafana"
 MAILPIT = "mailpit"
 DEMO = "demo"
+TOPICS = "topics"
 PROMETHEUS_CONFIG_TARGET = "/etc/prometheus/prometheus.yml"  # the image's default --config.file
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|ROUTING_KEY|API_KEY|WEBHOOK)", re.IGNORECASE)

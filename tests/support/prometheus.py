@@ -29,13 +29,14 @@ import yaml
 from driftline.broker import free_port
 from tests.support import compose
 from tests.support.fakes.smtp import SmtpServer
-from tests.support.kafka import REPO, wait_until
+from tests.support.kafka import REPO, create_topics, wait_until
 from tests.support.worker import WorkerProcess, worker_config
 
 RULES_DIR = REPO / "alert-rules" / "prometheus"
 DRIFTLINE_RULES_DIR = REPO / "alert-rules"
 METRICS_DOC = REPO / "docs" / "metrics.md"
 SEVERITIES = ("critical", "error", "warning", "info")
+INPUTS = ("predictions", "features", "labels")  # the input topics, after the prefix
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
@@ -364,11 +365,17 @@ class DriftingStack:
             self._smtp_started = True
             routing = self.workdir / "routing.yaml"
             routing.write_text(yaml.safe_dump(self.routing()), encoding="utf-8")
-            self.worker = WorkerProcess(worker_config(
+            config = worker_config(
                 self.bootstrap, self.prefix,
                 alerting={"rules": str(DRIFTLINE_RULES_DIR), "routing": str(routing),
                           "evaluation_interval_seconds": 1.0, "notify_tick_seconds": 0.1},
-                drift={"warmup_events": self.warmup_events}), self.workdir).start()
+                drift={"warmup_events": self.warmup_events})
+            # The worker does not create its input topics, and one created later by a producer (labels come
+            # seconds after predictions) would reach it only at its next metadata refresh, minutes later.
+            # As the compose stack's `topics` service does, create them first.
+            asyncio.run(create_topics(self.bootstrap, [f"{self.prefix}.{kind}" for kind in INPUTS],
+                                      partitions=config["kafka"]["partitions"]))
+            self.worker = WorkerProcess(config, self.workdir).start()
             self.prometheus = PrometheusProcess(
                 stack_prometheus_config(self.worker.config["metrics"]["port"], self.scrape_interval_seconds),
                 self.workdir).start()

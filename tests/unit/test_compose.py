@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib.util
+import re
 import shutil
 import subprocess
 from pathlib import PurePosixPath
@@ -29,6 +30,7 @@ from tests.support.compose import (
     PROMETHEUS,
     ROOT,
     SECRET_NAME,
+    TOPICS,
     WORKER,
     as_argv,
     build_spec,
@@ -479,6 +481,30 @@ def test_published_ports_are_on_loopback_and_distinct():
                 problems.append(f"{name} and {seen[port.published]} both publish host port {port.published}")
             seen[port.published] = name
     fail_on(problems, "published ports")
+
+
+def test_input_topics_are_created_before_the_workers_start_with_the_configured_partitions():
+    kafka = worker_config().kafka
+    svc = service(TOPICS)
+    text = " ".join(as_argv(svc.get("entrypoint")) + as_argv(svc.get("command")))
+    problems = []
+    for kind in ("predictions", "features", "labels"):
+        if f"{kafka.topic_prefix}.{kind}" not in text:
+            problems.append(f"{TOPICS} does not create {kafka.topic_prefix}.{kind}")
+    for flag, expected in (("--partitions", kafka.partitions), ("--replication-factor", kafka.replication_factor)):
+        found = set(re.findall(rf"{flag}\s+(\d+)", text))
+        if found != {str(expected)}:
+            problems.append(f"{TOPICS}: {flag} {sorted(found)}, the workers' configuration says {expected}")
+    servers = set(re.findall(r"--bootstrap-server\s+(\S+)", text))
+    if not servers or not servers <= set(kafka.servers):
+        problems.append(f"{TOPICS}: --bootstrap-server {sorted(servers)} is not the workers' {kafka.servers}")
+    if depends_on(svc).get(KAFKA) != "service_healthy":
+        problems.append(f"{TOPICS} must wait for a healthy {KAFKA}")
+    if depends_on(service(WORKER)).get(TOPICS) != "service_completed_successfully":
+        problems.append(f"the worker must wait for {TOPICS} to complete successfully")
+    if svc.get("image") != service(KAFKA).get("image"):
+        problems.append(f"{TOPICS} should use the broker's image {service(KAFKA).get('image')} (its kafka-topics.sh)")
+    fail_on(problems, "input topics")
 
 
 # ================================================================ mailpit and the worker's alert routing
