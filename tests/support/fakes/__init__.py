@@ -12,5 +12,7 @@ module        what it holds
 ============  ==============================================================================
 
 Each records what it received and offers ``async wait_for(n, timeout)``, which polls
-against a deadline; nothing sleeps to wait.
+against a deadline; nothing sleeps to wait. Each has an outage switch: ``await
+fake.outage(status)`` (an SMTP reply for ``SmtpServer``) answers everything with it, ``await
+fake.outage()`` refuses connections, and ``await fake.recover()`` ends either.
 """

@@ -4,8 +4,10 @@ A fake runs on the test's own event loop on 127.0.0.1 and a free port. Every req
 recorded (method, path, headers, body, the status it got). ``fail(status, times,
 retry_after)`` makes the next ``times`` requests get that status (before any
 validation), so that tests can script "429 twice, then success"; ``hang(times)`` makes
-them get no answer until the fake stops (for timeouts). Nothing sleeps:
-``wait_for(n, timeout)`` polls what the fake accepted until a deadline.
+them get no answer until the fake stops (for timeouts). ``await outage(status)`` answers
+every request with ``status`` until ``await recover()``; ``await outage()`` without a status
+stops listening, so that connections are refused, and ``recover()`` listens again on the same
+port. Nothing sleeps: ``wait_for(n, timeout)`` polls what the fake accepted until a deadline.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class FakeServer:
         self._faults: deque[Fault] = deque()
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._outage: Fault | None = None  # answers every request while set
         self.app = web.Application(middlewares=[self._record])
         self.routes(self.app.router)
 
@@ -91,10 +95,31 @@ class FakeServer:
     async def start(self) -> FakeServer:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
-        await site.start()
+        await self._listen(0)
         self.port = self._runner.addresses[0][1]
         return self
+
+    async def _listen(self, port: int) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=self.ssl_context)
+        await self._site.start()
+
+    async def outage(self, status: int | None = None, retry_after: float | str | None = None) -> None:
+        """From now on answer every request with ``status``; without one, refuse connections."""
+        if status is not None:
+            self._outage = Fault(status, None if retry_after is None else str(retry_after))
+        elif self._site is not None:
+            await self._site.stop()
+            self._site = None
+            assert self._runner is not None and self._runner.server is not None
+            for connection in self._runner.server.connections:  # kept-alive ones too: the server is gone
+                connection.force_close()
+
+    async def recover(self) -> None:
+        """End the outage: answer normally (listening again on the same port if it stopped)."""
+        self._outage = None
+        if self._site is None and self._runner is not None:
+            await self._listen(self.port)
 
     async def stop(self) -> None:
         self._release.set()
@@ -127,7 +152,7 @@ class FakeServer:
         recorded = Request(request.method, request.path, dict(request.headers), await request.read())
         self.requests.append(recorded)
         request[RECORDED] = recorded  # this request's own record, for handlers (requests[-1] races)
-        fault = self._faults.popleft() if self._faults else None
+        fault = self._faults.popleft() if self._faults else self._outage
         if fault is not None and fault.status == HANG:
             await self._release.wait()
         response = self.fault_response(fault) if fault is not None else await handler(request)

@@ -3,8 +3,12 @@
 Optional STARTTLS with a throw-away CA's certificate (required when given) and AUTH with
 one login and password (only offered after STARTTLS, as aiosmtpd does by default).
 ``reject(reply, times)`` answers the next DATA with ``reply`` (e.g. ``"451 4.3.0 try
-later"``). The Controller runs its own event loop in a thread; ``wait_for(n, timeout)``
-polls the record from the test's loop until a deadline.
+later"``); ``hang(times)`` leaves the next DATA unanswered until ``release()`` (or the
+server stops). ``await outage(reply)`` answers every DATA with ``reply`` until ``await
+recover()``; ``await outage()`` without a reply stops the server, so that connections are
+refused, and ``recover()`` starts it again on the same port. The Controller runs its own
+event loop in a thread; ``wait_for(n, timeout)`` polls the record from the test's loop until
+a deadline.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import threading
 from collections import deque
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -42,8 +47,16 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.server.attempts += 1
+        if self.server.hangs > 0:
+            self.server.hangs -= 1
+            self.server.hanging += 1
+            await asyncio.get_running_loop().run_in_executor(None, self.server.released.wait)
+            self.server.hanging -= 1
         if self.server.rejections:
             return self.server.rejections.popleft()
+        if self.server.outage_reply is not None:
+            return self.server.outage_reply
         data = envelope.original_content or envelope.content
         message = email.message_from_bytes(data, policy=email.policy.default)
         auth = session.auth_data
@@ -69,11 +82,17 @@ class SmtpServer:
         self.auth = auth
         self.received: list[ReceivedMail] = []
         self.rejections: deque[str] = deque()
+        self.attempts = 0  # DATA commands seen, answered or not
+        self.hangs = 0
+        self.hanging = 0  # DATA commands waiting for release()
+        self.released = threading.Event()
+        self.outage_reply: str | None = None
         kwargs: dict[str, Any] = {}
         if tls is not None:
             kwargs.update(tls_context=tls.server_context(), require_starttls=True)
         if auth is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
+        self._kwargs = kwargs
         self.controller = _Controller(_Handler(self), hostname="127.0.0.1", port=0, **kwargs)
 
     @property
@@ -87,12 +106,38 @@ class SmtpServer:
     def reject(self, reply: str, times: int = 1) -> None:
         self.rejections.extend([reply] * times)
 
+    def hang(self, times: int = 1) -> None:
+        self.released.clear()
+        self.hangs += times
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def outage(self, reply: str | None = None) -> None:
+        """Answer every DATA with ``reply`` (e.g. ``"421 4.3.2 shutting down"``); without one, stop listening."""
+        if reply is not None:
+            self.outage_reply = reply
+        elif self._running:
+            await asyncio.to_thread(self.controller.stop)
+            self._running = False
+
+    async def recover(self) -> None:
+        self.outage_reply = None
+        if not self._running:  # a stopped Controller's loop is closed: a new one, on the same port
+            self.controller = _Controller(_Handler(self), hostname="127.0.0.1", port=self._port, **self._kwargs)
+            await asyncio.to_thread(self.controller.start)
+            self._running = True
+
     async def __aenter__(self) -> SmtpServer:
         await asyncio.to_thread(self.controller.start)
+        self._running, self._port = True, self.controller.port
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.controller.stop)
+        self.release()
+        if self._running:
+            await asyncio.to_thread(self.controller.stop)
+            self._running = False
 
     async def wait_for(self, n: int, timeout: float = 5.0) -> list[ReceivedMail]:
         await poll(lambda: len(self.received) >= n, timeout, f"{n} messages at the SMTP server")
