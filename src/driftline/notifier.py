@@ -21,11 +21,16 @@ One step of :meth:`Notifier.step`:
 
 1. add the alert records that arrived to the dispatcher (and to the inhibitor);
 2. take the notifications that are due (muting inhibited and silenced alerts);
-3. deliver them through the pipeline; a failed one goes back into its group;
-4. write the new notification-log entries, then the changed groups, then the offset.
+3. hand them to the outbox (:mod:`driftline.notify.outbox`), which delivers them in the
+   background, one queue per receiver: a receiver that is down or slow delays only its own
+   notifications, in order, and never the reading of alerts or another receiver;
+4. write the notification-log entries of what was delivered since the last step, then
+   the changed groups, then the offset. A group is written as if the notifications of it
+   that are still in the outbox had not been flushed (and one that failed for good goes
+   back into its group), so that a restart sends them again rather than losing them.
 
-A crash between 3 and 4 sends that notification again after restart (at least once);
-PagerDuty deduplicates it by ``dedup_key``.
+A crash between a delivery and step 4 sends that notification again after restart (at
+least once); PagerDuty deduplicates it by ``dedup_key``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from driftline.alerting.dispatch import Dispatcher, muter
-from driftline.alerting.group import Notification
+from driftline.alerting.group import AggregationGroup, Notification
 from driftline.alerting.inhibit import Inhibitor
 from driftline.alerting.model import AlertRecord
 from driftline.alerting.routing import RoutingConfig
@@ -49,7 +54,9 @@ from driftline.error import DecodeError
 from driftline.events.topic import TopicNames
 from driftline.notify.channel import OnOutcome
 from driftline.notify.nflog import InMemoryNotificationLog, LogEntry
-from driftline.notify.pipeline import NotificationPipeline
+from driftline.notify.outbox import Outbox
+from driftline.notify.pipeline import Delivery, NotificationPipeline
+from driftline.notify.retry import RetryPolicy, Sleep
 from driftline.state.table import CompactedTable
 
 log = logging.getLogger(__name__)
@@ -93,14 +100,21 @@ class Notifier:
     """Delivers the alert records of ``<prefix>.alerts`` per the routing configuration."""
 
     def __init__(self, config: Config, routing: RoutingConfig, *, on_outcome: OnOutcome | None = None,
-                 clock: Callable[[], float] = time.time, tick_seconds: float = 0.25) -> None:
+                 clock: Callable[[], float] = time.time, tick_seconds: float = 0.25,
+                 retry: RetryPolicy | None = None, sleep: Sleep = asyncio.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``retry``, ``sleep`` and ``monotonic`` (RetryStage's elapsed time) are for tests to inject."""
         self.config = config
         self.routing = routing
         self.topics = TopicNames(config.kafka.topic_prefix)
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.nflog = TopicNotificationLog(CompactedTable(config.kafka, f"{self.topics.prefix}.notification-log"))
-        self.pipeline = NotificationPipeline(routing.receivers, log=self.nflog, on_outcome=on_outcome)
+        retry = retry or RetryPolicy()
+        self.pipeline = NotificationPipeline(routing.receivers, log=self.nflog, on_outcome=on_outcome,
+                                             retry=retry, sleep=sleep, clock=monotonic)
+        self.outbox = Outbox(self.pipeline, clock=clock, sleep=sleep, on_done=self._done, pause=retry.max_delay)
+        self._settled = False  # deliveries were reported since the last checkpoint
         self.state_table = CompactedTable(config.kafka, f"{self.topics.prefix}.notifier-state")
         self.silences = SilenceSet()
         self.dispatcher = Dispatcher(routing.route)
@@ -149,12 +163,14 @@ class Notifier:
                     await self.step([r for records in batch.values() for r in records])
         finally:
             silences.cancel()
+            await self.outbox.close()
             await consumer.stop()
             for table in (self.nflog.table, self.state_table):
                 await table.close()
 
     async def restore(self, consumer: AIOKafkaConsumer) -> None:
         """On assignment: the latest state and the offset it reflects; the consumer seeks there."""
+        await self.outbox.close()  # what it held is unsent in the state read back, and is flushed again
         await self.nflog.load()
         table = await self.state_table.load()
         raw = table.get(OFFSET_KEY)
@@ -172,7 +188,7 @@ class Notifier:
                  self.topics.alerts, self._offset, len(self.dispatcher.groups()))
 
     async def step(self, records: list[Any]) -> list[Notification]:
-        """One step (the module docstring lists it); returns what was delivered."""
+        """One step (the module docstring lists it); returns the notifications handed to the outbox."""
         now = self.clock()
         for record in records:
             try:
@@ -184,19 +200,21 @@ class Notifier:
                 self.dispatcher.add(alert, now)
             self._offset = record.offset + 1
         due = self.dispatcher.due(now, muter(self.inhibitor, self.silences))
-        delivered = []
-        if due:
-            deliveries = await self.pipeline.send_all(due, now, repeat_interval=self._repeat_interval)
-            for delivery in deliveries:
-                if delivery.error is not None:
-                    self.dispatcher.delivery_failed(delivery.notification, now)
-                elif delivery.sent is not None:
-                    delivered.append(delivery.sent)
-            self.delivered += len(delivered)
+        for notification in due:
+            self.outbox.put(notification, self._repeat_interval(notification))
+        if records or due or self._settled:
+            self._settled = False
             await self.nflog.flush()
-        if records or due:
             await self._checkpoint()
-        return delivered
+        return due
+
+    def _done(self, delivery: Delivery) -> None:
+        """The outbox reports a notification delivered, or failed for good (it goes back into its group)."""
+        if delivery.error is not None:
+            self.dispatcher.delivery_failed(delivery.notification, self.clock())
+        elif delivery.sent is not None:
+            self.delivered += 1
+        self._settled = True
 
     def _repeat_interval(self, notification: Notification) -> float:
         route = self.routing.route.find(notification.route_id)
@@ -205,12 +223,26 @@ class Notifier:
     async def _checkpoint(self) -> None:
         """Write the groups that changed (tombstones for those gone), then the offset they reflect."""
         current = {GROUP_PREFIX + group.key.encode(): msgspec.json.encode(group.to_state())
-                   for group in self.dispatcher.groups()}
+                   for group in self._unsent_groups()}
         changed: list[tuple[bytes, bytes | None]] = [(k, v) for k, v in current.items() if self._written.get(k) != v]
         changed.extend((key, None) for key in self._written.keys() - current.keys())
         await self.state_table.put_many(changed)  # the groups first, so the offset never runs ahead of them
         self._written = current
         await self.state_table.put(OFFSET_KEY, msgspec.json.encode(NotifierOffset(STATE_VERSION, self._offset)))
+
+    def _unsent_groups(self) -> list[AggregationGroup]:
+        """The groups as they would be had the notifications still in the outbox never been flushed."""
+        pending = self.outbox.pending()
+        groups = self.dispatcher.groups()
+        if not pending:
+            return groups
+        keys = {notification.group_key for notification in pending}
+        shadow = Dispatcher.from_state(self.routing.route, {"groups": [g.to_state() for g in groups if g.key in keys]})
+        now = self.clock()
+        for notification in pending:
+            shadow.delivery_failed(notification, now)
+        unsent = {group.key: group for group in shadow.groups()}
+        return [unsent.pop(group.key, group) for group in groups] + list(unsent.values())
 
     async def _follow_silences(self, stop: asyncio.Event) -> None:
         """Apply every silence record as it arrives (the topic is read from its beginning)."""
@@ -253,6 +285,7 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.notifier._owned = False
+        await self.notifier.outbox.close()  # another notifier may own the alerts now
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         if self.notifier._partition in assigned:

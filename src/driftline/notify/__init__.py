@@ -17,6 +17,7 @@ module              what it holds
 ``record``          ``RecordStage``
 ``nflog``           ``LogEntry``, the ``NotificationLog`` protocol, ``InMemoryNotificationLog``
 ``pipeline``        ``NotificationPipeline``, ``build_channel``, ``DEFAULT_FACTORIES``
+``outbox``          ``Outbox``: one queue and delivery task per receiver, order kept, outages waited out
 ``channel``         the ``Channel`` protocol, the HTTP status rule, ``Retry-After``
 ``email``           ``EmailNotifier``, ``EmailSettings`` (aiosmtplib)
 ``slack``           ``SlackNotifier``, ``SlackSettings`` (slack-sdk)

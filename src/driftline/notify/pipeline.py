@@ -9,7 +9,8 @@ under a :class:`~driftline.notify.stage.RoutingStage` that picks the chain by re
 name. Channels are built from the receivers when the pipeline is, so settings errors
 (:class:`~driftline.error.ConfigError` naming the receiver and key) surface at start.
 :meth:`NotificationPipeline.send_all` delivers the notifications of one flush side by
-side: one receiver failing, or taking its time retrying, does not hold up the others.
+side and returns when all are done; the notifier does not wait like that, it hands
+notifications to an :class:`~driftline.notify.outbox.Outbox` (one queue per receiver).
 """
 
 from __future__ import annotations

@@ -1,0 +1,192 @@
+"""Outages: receivers down for minutes, a receiver that hangs, a broker restarted under a worker,
+and configuration that cannot be read.
+
+The notifier runs in-process on a real broker with a virtual clock (its retry sleeps and
+group timers too), so minutes of outage pass in a second of real time; the fakes at the
+network edge refuse connections or answer 5xx (``outage()``) until ``recover()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter, defaultdict
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, AsyncIterator
+
+import pytest
+
+from driftline.alerting.model import AlertRecord, Severity, Status, fingerprint, rfc3339
+from driftline.alerting.routing import RoutingConfig
+from driftline.config import Config
+from driftline.events.topic import TopicNames
+from driftline.notifier import Notifier
+from driftline.notify.retry import RetryPolicy
+from tests.support.alerting import ROUTING_KEY, fanout_routing
+from tests.support.fakes.clock import VirtualClock
+from tests.support.fakes.pagerduty import FakePagerDuty
+from tests.support.fakes.slack import HOOK, FakeSlack
+from tests.support.fakes.smtp import SmtpServer
+from tests.support.fakes.tls import ThrowawayCA
+from tests.support.fakes.webhook import FakeWebhookReceiver
+from tests.support.kafka import create_topics, produce
+
+pytestmark = pytest.mark.integration
+
+SIGNING_SECRET = "outage-signing-secret"
+POLICY = RetryPolicy(initial_delay=1.0, multiplier=2.0, max_delay=30.0, max_elapsed=120.0, jitter=0.0)
+RECEIVERS = ("slack", "pagerduty", "email", "webhook")
+
+
+def alert(model: str, clock: VirtualClock, status: Status = Status.FIRING) -> AlertRecord:
+    labels = {"model_id": model}
+    return AlertRecord(
+        fingerprint=fingerprint("lag_high", labels), rule="lag_high", status=status, severity=Severity.ERROR,
+        labels=labels, value=700.0, threshold=600.0, starts_at=rfc3339(clock.now - 10),
+        ends_at=rfc3339(clock.now) if status is Status.RESOLVED else None, event_ts=rfc3339(clock.now),
+        summary=f"{model} is 700 s behind")
+
+
+class Edge:
+    """The four fakes, the notifier on a virtual clock, and what each receiver got, in order."""
+
+    def __init__(self, bootstrap: str, prefix: str, clock: VirtualClock) -> None:
+        self.bootstrap = bootstrap
+        self.topics = TopicNames(prefix)
+        self.clock = clock
+        self.ca: ThrowawayCA | None = None
+        self.slack = FakeSlack()
+        self.webhook = FakeWebhookReceiver(secret=SIGNING_SECRET)
+        self.smtp = SmtpServer()
+        self.pagerduty: FakePagerDuty | None = None
+        self.outcomes: dict[str, Counter] = defaultdict(Counter)
+        self.notifier: Notifier | None = None
+
+    def received(self) -> dict[str, list[tuple[str, str]]]:
+        """Per receiver, (model_id, status) of each alert it was told about, in arrival order."""
+        assert self.pagerduty is not None
+        by_fingerprint = {fingerprint("lag_high", {"model_id": f"mdl-{i:02d}"}): f"mdl-{i:02d}" for i in range(20)}
+        return {
+            "slack": [_one(m.text) for m in self.slack.received],
+            "pagerduty": [(by_fingerprint[e["dedup_key"]], "firing" if e["event_action"] == "trigger" else "resolved")
+                          for e in self.pagerduty.received],
+            "email": [_one(str(m.message["Subject"])) for m in self.smtp.received],
+            "webhook": [(a["labels"]["model_id"], a["status"]) for r in self.webhook.received
+                        for a in r.json()["alerts"]],
+        }
+
+    def count(self, n: int) -> bool:
+        return all(len(got) >= n for got in self.received().values())
+
+    def failed_attempts(self, channel: str) -> int:
+        return self.outcomes[channel]["retry"] + self.outcomes[channel]["failure"]
+
+    async def raise_alerts(self, *records: AlertRecord) -> None:
+        await produce(self.bootstrap, self.topics.alerts, [(r.fingerprint.encode(), r.encode()) for r in records])
+
+    def fakes(self) -> list[Any]:
+        assert self.pagerduty is not None
+        return [self.slack, self.pagerduty, self.smtp, self.webhook]
+
+
+def _one(text: str) -> tuple[str, str]:
+    """(model, status) from a Slack text or an email subject such as ``[FIRING:1] lag_high mdl-03``."""
+    model = next(word for word in text.replace("*", " ").split() if word.startswith("mdl-"))
+    return model, "resolved" if text.lstrip("[").upper().startswith("RESOLVED") else "firing"
+
+
+@asynccontextmanager
+async def edge(bootstrap: str, prefix: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+               **email_settings: Any) -> AsyncIterator[Edge]:
+    clock = VirtualClock()
+    e = Edge(bootstrap, prefix, clock)
+    e.ca = ThrowawayCA(tmp_path)
+    e.pagerduty = FakePagerDuty(ssl_context=e.ca.server_context(), keys={ROUTING_KEY})
+    async with AsyncExitStack() as stack:
+        for fake in e.fakes():
+            await stack.enter_async_context(fake)
+        monkeypatch.setenv("OUT_SLACK_WEBHOOK", e.slack.webhook_url(HOOK))
+        monkeypatch.setenv("OUT_PD_KEY", ROUTING_KEY)
+        monkeypatch.setenv("OUT_HOOK_SECRET", SIGNING_SECRET)
+        routing = fanout_routing(e.slack, e.pagerduty, e.ca, e.smtp, e.webhook, "OUT")
+        for receiver in routing["receivers"]:
+            if receiver["name"] == "email":
+                receiver["settings"].update(email_settings)
+        # as the worker creates it (one partition), before a produce could auto-create it otherwise
+        await create_topics(bootstrap, [e.topics.alerts], partitions=1)
+        config = Config.from_mapping({"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix,
+                                                "group_id": f"{prefix}-workers"}})
+        e.notifier = Notifier(
+            config, RoutingConfig.from_mapping(routing), clock=clock.clock, tick_seconds=0.05, retry=POLICY,
+            sleep=clock.sleep, monotonic=clock.clock,
+            on_outcome=lambda channel, outcome: e.outcomes[channel].update([outcome]))
+        stop = asyncio.Event()
+        task = asyncio.create_task(e.notifier.run(stop))
+        try:
+            yield e
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.mark.parametrize("failure", ["refused", "5xx"])
+async def test_receivers_down_for_minutes_get_every_alert_afterwards_in_order_once(
+        failure, bootstrap, prefix, tmp_path, monkeypatch):
+    async with edge(bootstrap, prefix, tmp_path, monkeypatch) as e:
+        clock, notifier = e.clock, e.notifier
+        assert notifier is not None
+        await e.raise_alerts(alert("mdl-00", clock))
+        await clock.run_until(lambda: e.count(1), step=0, timeout=60,
+                              what=lambda: f"the first alert everywhere: {e.received()} {dict(e.outcomes)}")
+
+        if failure == "refused":
+            for fake in e.fakes():
+                await fake.outage()
+        else:
+            await e.slack.outage(503)
+            await e.pagerduty.outage(502)  # type: ignore[union-attr]
+            await e.webhook.outage(500, retry_after=20)
+            await e.smtp.outage("421 4.3.2 Service shutting down")
+        start = clock.now
+        await e.raise_alerts(*(alert(f"mdl-{i:02d}", clock) for i in range(1, 5)))
+        await clock.run_until(lambda: all(notifier.outbox.waiting(r) == 4 for r in RECEIVERS), step=1,
+                              what="four alerts waiting for each receiver")
+        await e.raise_alerts(alert("mdl-01", clock, Status.RESOLVED))
+        await clock.run_until(lambda: all(notifier.outbox.waiting(r) == 5 for r in RECEIVERS), step=1,
+                              what="the resolve waiting too")
+        await clock.run_until(
+            lambda: clock.now - start >= 600 and all(e.failed_attempts(c) >= 5 for c in RECEIVERS),
+            what=f"ten minutes of outage with retries; failed attempts {dict(e.outcomes)}")
+        assert all(len(got) == 1 for got in e.received().values()), "nothing got through during the outage"
+
+        for fake in e.fakes():
+            await fake.recover()
+        await e.raise_alerts(alert("mdl-05", clock))  # behind everything else in each receiver's queue
+        await clock.run_until(lambda: e.count(7), what=f"every alert after the recovery: {e.received()}")
+        assert clock.now - start < 3600, "within the repeat interval, so no repeat is expected"
+
+    expected = [("mdl-00", "firing"), *((f"mdl-{i:02d}", "firing") for i in range(1, 5)), ("mdl-01", "resolved"),
+                ("mdl-05", "firing")]
+    assert e.received() == {receiver: expected for receiver in RECEIVERS}
+    assert e.pagerduty is not None and e.pagerduty.alerts[fingerprint("lag_high", {"model_id": "mdl-01"})] == "resolved"
+
+
+async def test_a_receiver_that_hangs_holds_up_no_other_receiver(bootstrap, prefix, tmp_path, monkeypatch):
+    """The notifier used to await a whole flush: one SMTP server that does not answer stalled Slack,
+    PagerDuty and the webhook, and the reading of new alerts, for as long as it took."""
+    async with edge(bootstrap, prefix, tmp_path, monkeypatch, timeout=120) as e:
+        clock, notifier = e.clock, e.notifier
+        assert notifier is not None
+        e.smtp.hang()
+        await e.raise_alerts(alert("mdl-00", clock))
+        others = ("slack", "pagerduty", "webhook")
+        await clock.run_until(lambda: e.smtp.hanging == 1 and all(len(e.received()[r]) == 1 for r in others),
+                              step=0, timeout=60, what="the first alert at the others while SMTP hangs")
+        await e.raise_alerts(alert("mdl-01", clock))
+        await clock.run_until(lambda: all(len(e.received()[r]) == 2 for r in others), step=0, timeout=30,
+                              what=f"the second alert at the others while SMTP still hangs: {e.received()}")
+        assert e.smtp.hanging == 1 and e.smtp.received == [] and notifier.outbox.waiting("email") == 2
+        e.smtp.release()
+        await clock.run_until(lambda: len(e.smtp.received) == 2, step=0, timeout=30, what="both emails")
+    assert e.received()["email"] == [("mdl-00", "firing"), ("mdl-01", "firing")]
+    assert e.smtp.attempts == 2, "each email sent once"
