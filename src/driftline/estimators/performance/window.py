@@ -70,7 +70,9 @@ class RowWindow:
         if self._n + k > self._rows.size:
             self._compact()
             if self._n + k > self._rows.size:
-                self._grow(max(2 * self._rows.size, self._n + k))
+                # Doubling, but never past what the window can need: after a compaction it holds at most
+                # ``limit`` rows, so ``limit + k`` fits (a window of 1,000 fed 500 at a time: 1,500, not 2,048).
+                self._grow(max(self._n + k, min(2 * self._rows.size, self.limit + k)))
         self._rows[self._n:self._n + k] = rows
         self._seq[self._n:self._n + k] = np.arange(first, first + k)
         self._n += k
