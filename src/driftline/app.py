@@ -17,6 +17,8 @@ import faust
 import mode
 from faust.tables import TableManager
 from faust.types import TP
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from driftline.alerting.ruleset import RuleSet
@@ -149,6 +151,39 @@ class NotifierService(mode.Service):
                 self._task.cancel()
 
 
+async def ensure_topics(config: Config) -> None:
+    """Create the input, control, dead-letter and checkpoint topics that do not exist yet.
+
+    Before the consumer joins its group, so that it is assigned every input partition at once
+    (a topic created later is noticed only at the next metadata refresh). The control topic gets
+    the predictions topic's partition count, so that a model's commands and events share a
+    partition number and therefore a worker.
+    """
+    kafka = config.kafka
+    names = TopicNames(kafka.topic_prefix)
+    admin = AIOKafkaAdminClient(**kafka.aiokafka_options("-admin"))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        partitions = kafka.partitions
+        if names.predictions in existing:
+            [described] = await admin.describe_topics([names.predictions])
+            partitions = len(described["partitions"]) or partitions
+        wanted = {name: "delete" for name in (*names.inputs, names.control, names.deadletter)}
+        wanted[names.checkpoints] = "compact"
+        new = [NewTopic(name, partitions, kafka.replication_factor, topic_configs={"cleanup.policy": policy})
+               for name, policy in wanted.items() if name not in existing]
+        for topic in new:
+            try:
+                await admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                pass
+        if new:
+            log.info("created topics %s with %d partitions", ", ".join(t.name for t in new), partitions)
+    finally:
+        await admin.close()
+
+
 def keep_positions(consumer: Any, checkpointer: Checkpointer, inputs: set[str]) -> None:
     """Make faust's "seek to committed offsets" seek input partitions to where their state is.
 
@@ -203,13 +238,13 @@ class Calibrator:
             asyncio.get_running_loop().create_task(self._calibrate(drift))
 
     async def _calibrate(self, drift: VersionDrift) -> None:
-        started = time.perf_counter()
+        started, epoch = time.perf_counter(), drift.epoch
         try:
             estimator = await asyncio.get_running_loop().run_in_executor(self._executor, drift.calibrate)
         except Exception as exc:  # a bad reference file or a degenerate reference: drift off, stream on
-            drift.install(None, exc)
+            drift.install(None, exc, epoch)
             return
-        drift.install(estimator)
+        drift.install(estimator, epoch=epoch)
         self.monitors.dirty.add(drift.model_id)
         log.info("calibrated drift of %s %s in %.1f s", drift.model_id, drift.model_version,
                  time.perf_counter() - started)
@@ -250,11 +285,11 @@ class DriftlineWorker:
         """Checkpoints of each input partition's state, restored on assignment (DESIGN.md §1)."""
         store = CheckpointStore(config.kafka, self.topics.checkpoints, config.kafka.partitions,
                                 timeout=config.checkpoint.restore_timeout_seconds)
-        checkpointer = Checkpointer(config.checkpoint, self.monitors, self.evaluation, store, self.topics.inputs,
+        inputs = {*self.topics.inputs, self.topics.control}
+        checkpointer = Checkpointer(config.checkpoint, self.monitors, self.evaluation, store, sorted(inputs),
                                     self.processor.lock, self.instruments, flush=self.app.producer.flush,
                                     on_restored=self.calibrator.start_due)
         self.processor.gate = checkpointer
-        inputs = set(self.topics.inputs)
         app = self.app
 
         async def seek(topic: str, partition: int, offset: int) -> None:
@@ -329,6 +364,8 @@ class DriftlineWorker:
             self.app, *services, loglevel=loglevel, quiet=True,
             redirect_stdouts=False, logging_config=logging_config(loglevel),
         )
+        with ThreadPoolExecutor(max_workers=1) as thread:  # its own event loop; faust's is not running yet
+            thread.submit(asyncio.run, ensure_topics(self.config)).result()
         log.info("driftline worker: group %s, topics %s.*, brokers %s, metrics on %s",
                  self.config.kafka.group_id, self.topics.prefix, ",".join(self.config.kafka.servers),
                  self.metrics_server.url)

@@ -82,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(alerts_test)
     alerts_test.set_defaults(handler=_alerts_test)
 
+    rebase = sub.add_parser("rebase", help="replace a model's drift reference (from a file, or its next events)")
+    rebase.add_argument("model_id")
+    rebase.add_argument("--version", "-V", default=None, help="only this version (default: every version)")
+    source = rebase.add_mutually_exclusive_group()
+    source.add_argument("--reference", "-r", default=None, metavar="FILE",
+                        help="JSON lines, CSV or Parquet of example events or feature rows")
+    source.add_argument("--warmup", "-w", type=int, default=None, metavar="N",
+                        help="learn the reference from the next N events (default: drift.warmup_events)")
+    rebase.add_argument("--reason", "-m", default="", help="why (logged by the worker)")
+    _config_option(rebase)
+    rebase.set_defaults(handler=_rebase)
+
     silence = sub.add_parser("silence", help="silences: mute matching alerts for a while").add_subparsers(metavar="ACTION")
     silence_add = silence.add_parser("add", help="add a silence starting now")
     silence_add.add_argument("matchers", nargs="+", metavar="matcher",
@@ -195,6 +207,20 @@ def _silence_expire(args: argparse.Namespace) -> int:
 
     expired = asyncio.run(expire_silence(Config.load(args.config), args.id, time.time()))
     print(f"expired {expired.id}")
+    return 0
+
+
+def _rebase(args: argparse.Namespace) -> int:
+    from driftline.operator import request_rebase
+
+    if args.warmup is not None and args.warmup < 1:
+        print("driftline: --warmup must be at least 1", file=sys.stderr)
+        return 2
+    request = asyncio.run(request_rebase(Config.load(args.config), args.model_id, args.version, args.reference,
+                                         args.warmup, args.reason, now=time.time()))
+    what = f"to {args.reference}" if args.reference else f"from its next {args.warmup or 'drift.warmup_events'} events"
+    print(f"asked the worker of {args.model_id} (partition {request.partition}) to re-base "
+          f"{args.version or 'every version'} {what}")
     return 0
 
 

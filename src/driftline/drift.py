@@ -57,6 +57,9 @@ class VersionDrift:
         self.backlog: list[tuple[dict[str, list[Any]], list[Any] | None, list[Any] | None]] = []
         self.backlog_events = 0
         self.dropped_events = 0  # events beyond the backlog's cap: never seen by drift (logged)
+        self.epoch = 0  # counts re-bases: a calibration started before one is not installed after it
+        self.rebased = False  # re-based by an operator: the configured reference file no longer applies
+        self.reference_override: Reference | None = None  # the reference an operator re-based to
         path = config.references.get(f"{model_id}/{model_version}") or config.references.get(model_id)
         self.reference_file = Path(path) if path else None
         if self.reference_file is not None:
@@ -102,9 +105,29 @@ class VersionDrift:
                              None if scores is None else list(scores)))
         self.backlog_events += size
 
+    def rebase(self, reference: Reference | None = None, warmup_events: int | None = None) -> None:
+        """Forget the reference, statistics and detections; calibrate ``reference``, or learn a new
+        one from the next ``warmup_events`` events (``drift.warmup_events`` by default)."""
+        self.epoch += 1
+        self.rebased = True
+        self.reference_file = None
+        self.estimator, self.reference, self.reference_override = None, None, reference
+        self.backlog, self.backlog_events, self.dropped_events = [], 0, 0
+        self.scheduled = False
+        if reference is not None:
+            self.builder, self.phase = None, DriftPhase.CALIBRATING
+        else:
+            self.builder = ReferenceBuilder(size=warmup_events or self.config.warmup_events)
+            self.phase = DriftPhase.WARMING_UP
+        log.info("drift of %s %s re-based: %s", self.model_id, self.model_version,
+                 "calibrating the given reference" if reference is not None
+                 else f"learning a reference from the next {self.builder.size if self.builder else 0} events")
+
     def calibrate(self) -> ModelDrift:
-        """Build the reference (file or warm-up) and calibrate; runs on the calibration thread."""
-        if self.reference_file is not None:
+        """Build the reference (given, file or warm-up) and calibrate; runs on the calibration thread."""
+        if self.reference_override is not None:
+            reference = self.reference_override
+        elif self.reference_file is not None:
             reference = load_reference(self.reference_file)
         else:
             assert self.builder is not None
@@ -115,8 +138,14 @@ class VersionDrift:
         self.reference = reference
         return ModelDrift(reference, options)
 
-    def install(self, estimator: ModelDrift | None, error: BaseException | None = None) -> None:
-        """Back on the event loop: the calibrated estimator (or the failure) takes effect."""
+    def install(self, estimator: ModelDrift | None, error: BaseException | None = None,
+                epoch: int | None = None) -> None:
+        """Back on the event loop: the calibrated estimator (or the failure) takes effect, unless
+        the version was re-based since the calibration of ``epoch`` started."""
+        if epoch is not None and epoch != self.epoch:
+            log.info("drift of %s %s: a calibration from before a re-base is dropped", self.model_id,
+                     self.model_version)
+            return
         self.builder = None  # the warm-up rows are no longer needed
         if estimator is None:
             self.phase = DriftPhase.FAILED
@@ -143,6 +172,8 @@ class VersionDrift:
             "backlog": [[columns, predictions, scores] for columns, predictions, scores in self.backlog],
             "backlog_events": self.backlog_events,
             "dropped_events": self.dropped_events,
+            "rebased": self.rebased,
+            "reference_override": None if self.reference_override is None else self.reference_override.to_state(),
         }
 
     @classmethod
@@ -157,6 +188,10 @@ class VersionDrift:
         drift.backlog = [(dict(columns), predictions, scores) for columns, predictions, scores in state["backlog"]]
         drift.backlog_events = int(state["backlog_events"])
         drift.dropped_events = int(state["dropped_events"])
+        if state.get("rebased"):
+            drift.rebased, drift.reference_file = True, None
+        if state.get("reference_override") is not None:
+            drift.reference_override = Reference.from_state(state["reference_override"])
         return drift
 
     def feature_values(self) -> Iterator[tuple[str, str, float]]:

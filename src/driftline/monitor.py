@@ -389,3 +389,15 @@ class MonitorRegistry:
 
     def __len__(self) -> int:
         return len(self._monitors)
+
+    def rebase(self, model_id: str, model_version: str | None, reference: Any = None,
+               warmup_events: int | None = None) -> list[str]:
+        """Re-base the drift of a model's versions (or one); returns the versions re-based."""
+        rebased = []
+        for monitor in self.versions(model_id):
+            if monitor.drift is not None and model_version in (None, monitor.model_version):
+                monitor.drift.rebase(reference, warmup_events)
+                rebased.append(monitor.model_version)
+        if rebased:
+            self.dirty.add(model_id)
+        return rebased

@@ -1,4 +1,4 @@
-"""What the operator commands do: silences, firing alerts, route tests, configuration checks.
+"""What the operator commands do: silences, firing alerts, route tests, configuration checks, re-bases.
 
 :mod:`driftline.cli` parses arguments and prints; the work is here, so that it can be
 tested without a terminal. Silences are records on the compacted ``<prefix>.silences``
@@ -19,11 +19,18 @@ from driftline.alerting.routing import RoutingConfig
 from driftline.alerting.ruleset import RuleSet
 from driftline.alerting.silence import Silence, SilenceSet
 from driftline.alerting.duration import parse_duration
+from aiokafka.partitioner import DefaultPartitioner
+
 from driftline.config import Config
+from driftline.drift import load_reference
+from driftline.events.control import RebaseCommand
+from driftline.events.processor import REFERENCE_SNAPSHOT
+from driftline.events.schema import MODEL_ID_PATTERN
+from driftline.state.codec import encode_snapshot
 from driftline.error import ConfigError, DecodeError, DriftlineError
 from driftline.events.topic import TopicNames
 from driftline.notify.pipeline import build_channel
-from driftline.state.table import CompactedTable
+from driftline.state.table import MAX_RECORD_BYTES, CompactedTable
 
 
 def silences_table(config: Config) -> CompactedTable:
@@ -129,6 +136,56 @@ def check_config(config: Config) -> ConfigReport:
         except ConfigError as exc:
             raise ConfigError(f"{config.alerting.routing}: {exc}") from None
     return ConfigReport(len(rules), sorted(routing.receivers), sum(1 for _ in routing.route.walk()))
+
+
+@dataclass(frozen=True)
+class RebaseRequest:
+    partition: int
+    reference_bytes: int  # 0 when the version learns a new reference from its next events
+
+
+async def request_rebase(config: Config, model_id: str, model_version: str | None = None,
+                         reference_file: str | None = None, warmup_events: int | None = None,
+                         reason: str = "", author: str | None = None, now: float = 0.0) -> RebaseRequest:
+    """Ask the worker that owns ``model_id`` to re-base its drift (see :mod:`driftline.events.control`).
+
+    The command goes to the partition of ``<prefix>.control`` with the number of the model's
+    partition of ``<prefix>.predictions`` (the default partitioner's, as producers key by model_id).
+    A reference file is read and summarised here, so the worker needs no access to it.
+    """
+    if not re.fullmatch(MODEL_ID_PATTERN, model_id):
+        raise DriftlineError(f"invalid model_id {model_id!r}")
+    if reference_file is not None and warmup_events is not None:
+        raise DriftlineError("give a reference file or a number of warm-up events, not both")
+    reference = None
+    if reference_file is not None:
+        path = Path(reference_file)
+        if not path.exists():
+            raise DriftlineError(f"reference file {path} does not exist")
+        try:
+            reference = encode_snapshot(REFERENCE_SNAPSHOT, load_reference(path).to_state())
+        except (OSError, ValueError) as exc:
+            raise DriftlineError(f"cannot use {path} as a reference: {exc}") from None
+        if len(reference) > MAX_RECORD_BYTES:
+            raise DriftlineError(f"the reference of {path} is {len(reference)} bytes, more than a record holds "
+                                 f"({MAX_RECORD_BYTES}); use fewer rows or --warmup")
+    topics = TopicNames(config.kafka.topic_prefix)
+    control = CompactedTable(config.kafka, topics.control)
+    partitions = await CompactedTable(config.kafka, topics.predictions).partition_count(timeout=15.0)
+    control.partitions = partitions
+    await control.ensure_topic(compact=False)
+    if await control.partition_count() < partitions:
+        raise DriftlineError(f"{topics.control} has fewer partitions than {topics.predictions}")
+    key = model_id.encode()
+    partition = DefaultPartitioner()(key, list(range(partitions)), list(range(partitions)))
+    command = RebaseCommand(model_id=model_id, model_version=model_version, reference=reference,
+                            warmup_events=warmup_events, requested_by=author or getpass.getuser(),
+                            requested_at=now, reason=reason)
+    try:
+        await control.put_many([(key, command.encode())], partition=partition)
+    finally:
+        await control.close()
+    return RebaseRequest(partition, len(reference or b""))
 
 
 def alert_line(record: AlertRecord) -> str:

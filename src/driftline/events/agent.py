@@ -44,12 +44,22 @@ def register_agents(
     app: faust.App, processor: EventProcessor, topics: TopicNames, worker: WorkerConfig,
     partitions: int, replicas: int,
 ) -> None:
-    """Register one agent per input topic on ``app``."""
+    """Register one agent per input topic on ``app``, and one for operator commands (``<prefix>.control``)."""
     for kind, name in ((EventKind.PREDICTION, topics.predictions),
                        (EventKind.FEATURE, topics.features),
                        (EventKind.LABEL, topics.labels)):
         topic = raw_topic(app, name, partitions, replicas)
         app.agent(topic, name=f"driftline.{kind.value}")(_agent(processor, kind, worker))
+    control = raw_topic(app, topics.control, partitions, replicas)
+    app.agent(control, name="driftline.control")(_control_agent(processor))
+
+
+def _control_agent(processor: EventProcessor) -> Any:
+    async def control_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(100, 0.05):
+            await processor.control([event.message for event in events])
+
+    return control_agent
 
 
 def _agent(processor: EventProcessor, kind: EventKind, worker: WorkerConfig) -> Any:

@@ -27,11 +27,15 @@ from typing import Awaitable, Callable, Protocol, Sequence
 import msgspec
 
 from driftline.config import Config
+from driftline.error import DecodeError, StateError
+from driftline.estimators.reference import Reference
 from driftline.events.batch import group_events
+from driftline.events.control import decode_command
 from driftline.events.decoder import EventDecoder, Reason, Rejection
 from driftline.events.schema import EventKind
 from driftline.metrics.instrument import WorkerInstruments
 from driftline.monitor import ModelLimitError, MonitorRegistry
+from driftline.state.codec import decode_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ class DeadLetter(msgspec.Struct, omit_defaults=True):
 
 
 _encode = msgspec.json.Encoder().encode
+REFERENCE_SNAPSHOT = "reference"  # the snapshot kind of a reference in a rebase command
 
 
 def _sources(events: list, spans: list[tuple[int, InputRecord]]) -> dict[int, InputRecord]:
@@ -141,6 +146,38 @@ class EventProcessor:
             self.instruments.batch_seconds.observe(time.perf_counter() - started)
             self.instruments.batch_events.observe(applied)
             return applied
+
+    async def control(self, records: Sequence[InputRecord]) -> int:
+        """Apply operator commands from ``<prefix>.control`` (:mod:`driftline.events.control`)."""
+        async with self.lock:
+            now = self.clock()
+            if self.gate is not None:
+                records = [record for record in records if self.gate.admit(record)]
+            letters: list[tuple[InputRecord, Rejection]] = []
+            touched: set[str] = set()
+            for record in records:
+                try:
+                    command = decode_command(record.value)
+                    reference = None
+                    if command.reference is not None:
+                        reference = Reference.from_state(decode_snapshot(command.reference, REFERENCE_SNAPSHOT))
+                except (DecodeError, StateError, KeyError, TypeError, ValueError) as exc:
+                    letters.append((record, Rejection(Reason.WRONG_TYPE, f"control command: {exc}", record.value)))
+                    continue
+                versions = self.monitors.rebase(command.model_id, command.model_version, reference,
+                                                command.warmup_events)
+                if versions:
+                    touched.add(command.model_id)
+                    log.warning("re-based drift of %s %s (requested by %s%s)", command.model_id, ", ".join(versions),
+                                command.requested_by or "unknown", f": {command.reason}" if command.reason else "")
+                else:
+                    log.warning("re-base of %s %s ignored: no such model version on this worker", command.model_id,
+                                command.model_version or "(all versions)")
+            for record, rejection in letters:
+                await self._dead_letter(record, rejection)
+            if self.after_batch is not None and touched:
+                await self.after_batch(touched, now)
+            return len(records) - len(letters)
 
     def _apply(self, kind: EventKind, records: Sequence[InputRecord], now: float,
                letters: list[tuple[InputRecord, Rejection]]) -> tuple[int, set[str]]:

@@ -40,6 +40,10 @@ class TopicNames:
         return f"{self.prefix}.checkpoints"
 
     @property
+    def control(self) -> str:
+        return f"{self.prefix}.control"
+
+    @property
     def silences(self) -> str:
         return f"{self.prefix}.silences"
 
