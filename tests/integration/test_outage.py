@@ -61,6 +61,23 @@ class Edge:
         self.pagerduty: FakePagerDuty | None = None
         self.outcomes: dict[str, Counter] = defaultdict(Counter)
         self.notifier: Notifier | None = None
+        self._run: tuple[asyncio.Event, asyncio.Task[None]] | None = None
+
+    def start(self, config: Config, routing: RoutingConfig) -> Notifier:
+        """A notifier on the virtual clock, running until :meth:`stop`."""
+        self.notifier = Notifier(
+            config, routing, clock=self.clock.clock, tick_seconds=0.05, retry=POLICY, sleep=self.clock.sleep,
+            monotonic=self.clock.clock, on_outcome=lambda channel, outcome: self.outcomes[channel].update([outcome]))
+        stop = asyncio.Event()
+        self._run = (stop, asyncio.create_task(self.notifier.run(stop)))
+        return self.notifier
+
+    async def stop(self) -> None:
+        if self._run is not None:
+            stop, task = self._run
+            self._run = None
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
 
     def received(self) -> dict[str, list[tuple[str, str]]]:
         """Per receiver, (model_id, status) of each alert it was told about, in arrival order."""
@@ -116,17 +133,11 @@ async def edge(bootstrap: str, prefix: str, tmp_path: Any, monkeypatch: pytest.M
         await create_topics(bootstrap, [e.topics.alerts], partitions=1)
         config = Config.from_mapping({"kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix,
                                                 "group_id": f"{prefix}-workers"}})
-        e.notifier = Notifier(
-            config, RoutingConfig.from_mapping(routing), clock=clock.clock, tick_seconds=0.05, retry=POLICY,
-            sleep=clock.sleep, monotonic=clock.clock,
-            on_outcome=lambda channel, outcome: e.outcomes[channel].update([outcome]))
-        stop = asyncio.Event()
-        task = asyncio.create_task(e.notifier.run(stop))
+        e.start(config, RoutingConfig.from_mapping(routing))
         try:
             yield e
         finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=30)
+            await e.stop()
 
 
 @pytest.mark.parametrize("failure", ["refused", "5xx"])
@@ -190,3 +201,28 @@ async def test_a_receiver_that_hangs_holds_up_no_other_receiver(bootstrap, prefi
         await clock.run_until(lambda: len(e.smtp.received) == 2, step=0, timeout=30, what="both emails")
     assert e.received()["email"] == [("mdl-00", "firing"), ("mdl-01", "firing")]
     assert e.smtp.attempts == 2, "each email sent once"
+
+
+async def test_notifications_waiting_when_the_notifier_stops_are_sent_by_the_next_one(
+        bootstrap, prefix, tmp_path, monkeypatch):
+    """What waits in the outbox is checkpointed as not sent: a restart delivers it, and only once."""
+    async with edge(bootstrap, prefix, tmp_path, monkeypatch) as e:
+        clock, first = e.clock, e.notifier
+        assert first is not None
+        await e.raise_alerts(alert("mdl-00", clock))
+        await clock.run_until(lambda: e.count(1), step=0, timeout=60, what="the first alert everywhere")
+        for fake in e.fakes():
+            await fake.outage()
+        await e.raise_alerts(alert("mdl-01", clock), alert("mdl-02", clock))
+        await clock.run_until(lambda: all(first.outbox.waiting(r) == 2 for r in RECEIVERS), step=1,
+                              what="two alerts waiting for each receiver")
+        await e.stop()
+        for fake in e.fakes():
+            await fake.recover()
+        second = e.start(first.config, first.routing)
+        await e.raise_alerts(alert("mdl-03", clock))
+        await clock.run_until(lambda: e.count(4), step=1, timeout=60,
+                              what=lambda: f"the waiting alerts from the next notifier: {e.received()}")
+    expected = [(f"mdl-{i:02d}", "firing") for i in range(4)]
+    assert e.received() == {receiver: expected for receiver in RECEIVERS}
+    assert second.delivered == 3 * len(RECEIVERS)
