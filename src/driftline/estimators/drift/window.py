@@ -22,6 +22,17 @@ from driftline.estimators.drift.encoder import Encoder
 from driftline.estimators.reference import ColumnReference
 
 
+_POWERS: dict[float, np.ndarray] = {}  # decay -> decay ** arange(m): a cache of constants, shared
+
+
+def _powers(decay: float, n: int) -> np.ndarray:
+    """``decay ** np.arange(n)`` (the same values), from a cache grown as batches grow."""
+    powers = _POWERS.get(decay)
+    if powers is None or powers.size < n:
+        powers = _POWERS[decay] = decay ** np.arange(max(n, 1024), dtype=np.float64)
+    return powers[:n]
+
+
 class WindowedDrift(ColumnEstimator):
     """Base of :class:`NumericDrift` and :class:`CategoricalDrift`: window, decayed histogram,
     and the bucket distances PSI, Jensen-Shannon and Hellinger on both.
@@ -61,9 +72,12 @@ class WindowedDrift(ColumnEstimator):
         if n == 0:
             return self
         keep = codes[-self.window:]
-        slots = (self._events + n - keep.size + np.arange(keep.size)) % self.window
-        self._ring[slots] = keep
-        weights = self._decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
+        k = keep.size
+        start = (self._events + n - k) % self.window  # event i goes to slot i % window: one or two slices
+        first = min(k, self.window - start)
+        self._ring[start:start + first] = keep[:first]
+        self._ring[:k - first] = keep[first:]
+        weights = _powers(self._decay, n)[::-1]  # decay ** (n - 1), ..., decay ** 0
         self._decayed *= self._decay**n
         self._decayed += np.bincount(self._encoder.bucket[codes], weights, minlength=self._decayed.size)
         self._events += n
