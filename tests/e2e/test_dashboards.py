@@ -12,14 +12,13 @@ deadline.
 from __future__ import annotations
 
 import math
-import re
 import shutil
 import time
 from typing import Any
 
 import pytest
 
-from tests.support.compose import dashboards, variable_query, variables
+from tests.support.compose import dashboards
 from tests.support.kafka import wait_until
 from tests.support.prometheus import (
     DriftingStack,
@@ -29,6 +28,7 @@ from tests.support.prometheus import (
     dashboard_queries,
     grafana_builtins,
     prometheus_alerts,
+    resolve_variables,
     substitute,
 )
 
@@ -73,7 +73,7 @@ def empty_queries(prometheus: PrometheusProcess, elapsed: float) -> list[str]:
     builtins = grafana_builtins(SCRAPE_SECONDS, max(elapsed, 4 * SCRAPE_SECONDS))
     empty = []
     for name, dashboard in dashboards().items():
-        values, problems = resolve_variables(prometheus, dashboard)
+        values, problems = resolve_variables(prometheus, dashboard, {"model": DRIFTING_MODEL})
         empty.extend(f"{name} / variable {problem}" for problem in problems)
         if problems:
             continue
@@ -87,27 +87,6 @@ def empty_queries(prometheus: PrometheusProcess, elapsed: float) -> list[str]:
             elif not any(math.isfinite(float(sample["value"][1])) for sample in prometheus.query(expr)):
                 empty.append(f"{query.where}: {expr}")
     return empty
-
-
-def resolve_variables(prometheus: PrometheusProcess, dashboard: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Each query variable's value, as Grafana sets it by default: All (multi-value) or the drifting model."""
-    values: dict[str, str] = {}
-    problems = []
-    for name, var in variables(dashboard).items():
-        if var.get("type") != "query":
-            continue
-        options = prometheus.label_values(substitute(variable_query(var), values))
-        if not options:
-            problems.append(f"{name}: {variable_query(var)} has no values")
-        elif var.get("multi") and var.get("includeAll"):
-            values[name] = var.get("allValue") or "(" + "|".join(re.escape(o) for o in options) + ")"
-        elif name == "model":
-            if DRIFTING_MODEL not in options:
-                problems.append(f"{name}: {DRIFTING_MODEL} is not among {options}")
-            values[name] = DRIFTING_MODEL
-        else:
-            values[name] = options[0]
-    return values, problems
 
 
 def rules_evaluated(prometheus: PrometheusProcess) -> bool:

@@ -228,6 +228,33 @@ def grafana_builtins(scrape_interval_seconds: float, range_seconds: float) -> di
             "__range_s": f"{whole}"}
 
 
+def resolve_variables(prometheus: PrometheusProcess, dashboard: dict[str, Any],
+                      chosen: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Each query variable's value as Grafana sets it by default: All for multi-value ones, else ``chosen`` or the first.
+
+    Each variable's label_values() query runs against ``prometheus`` with the variables before it
+    substituted; a variable without values, or without the chosen one, is a problem.
+    """
+    values: dict[str, str] = {}
+    problems = []
+    for name, var in compose.variables(dashboard).items():
+        if var.get("type") != "query":
+            continue
+        query = compose.variable_query(var)
+        options = prometheus.label_values(substitute(query, values))
+        if not options:
+            problems.append(f"{name}: {query} has no values")
+        elif var.get("multi") and var.get("includeAll"):
+            values[name] = var.get("allValue") or "(" + "|".join(re.escape(o) for o in options) + ")"
+        elif name in chosen:
+            if chosen[name] not in options:
+                problems.append(f"{name}: {chosen[name]} is not among {options}")
+            values[name] = chosen[name]
+        else:
+            values[name] = options[0]
+    return values, problems
+
+
 # ---------------------------------------------------------------- a real Prometheus
 
 
