@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-apache venv lint bench clean
+.PHONY: demo test test-fast test-apache venv lint bench clean dashboard-images
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ test-fast: venv
 
 test-apache: venv
 	DRIFTLINE_TEST_KAFKA=apache $(PY) -m pytest -q -m "integration or e2e"
+
+# docs/img/dashboard-*.png: the Grafana dashboards' panels on a drifting stream, drawn without Grafana
+# (embedded broker, worker, Prometheus and deploy/demo_producer.py for about two and a half minutes).
+dashboard-images: venv
+	$(PY) scripts/render-dashboards --out docs/img
 
 lint: venv
 	$(VENV)/bin/lint-imports

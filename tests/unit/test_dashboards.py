@@ -33,6 +33,7 @@ from tests.support.compose import (
     variable_query,
     variables,
 )
+from tests.support.kafka import REPO
 from tests.support.prometheus import (
     Threshold,
     annotation_queries,
@@ -429,3 +430,23 @@ def test_model_detail_shows_feature_drift_over_time_and_sorted_now():
 def test_model_detail_annotates_alerts():
     exprs = [expr for _, expr in annotation_queries(dashboards()[DETAIL])]
     assert any("driftline_alerts_firing" in expr for expr in exprs), f"no alert annotation: {exprs}"
+
+
+# ================================================================ the pictures in docs/img/
+
+
+def test_each_dashboard_has_a_modest_picture_that_the_docs_show():
+    problems = []
+    readme, docs = (REPO / "README.md").read_text(encoding="utf-8"), (REPO / "docs" / "dashboards.md").read_text(encoding="utf-8")
+    for name in dashboards():
+        picture = REPO / "docs" / "img" / f"dashboard-{name.removesuffix('.json')}.png"
+        if not picture.is_file():
+            problems.append(f"{picture.relative_to(REPO)} is missing: make dashboard-images")
+            continue
+        if picture.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+            problems.append(f"{picture.name} is not a PNG")
+        if picture.stat().st_size > 300 * 1024:
+            problems.append(f"{picture.name} is {picture.stat().st_size // 1024} KiB; keep it under 300 KiB")
+        if f"docs/img/{picture.name}" not in readme or f"img/{picture.name}" not in docs:
+            problems.append(f"{picture.name} is not shown in README.md and docs/dashboards.md")
+    fail_on(problems, "dashboard pictures")
