@@ -459,11 +459,11 @@ def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def variable_query(var: dict[str, Any]) -> str:
-    """The query of a query variable (``definition``, or the query editor's object, or a plain string)."""
+    """The query a query variable runs: ``query`` (a string, or the query editor's object), else ``definition``."""
     query = var.get("query")
     if isinstance(query, dict):
         query = query.get("query")
-    return str(var.get("definition") or query or "")
+    return str(query or var.get("definition") or "")
 
 
 def _ref_override(panel: dict[str, Any], ref_id: str, prop: str) -> Any:

@@ -203,6 +203,8 @@ def test_model_and_version_variables_come_from_label_values(name):
             problems.append(f"no query variable ${var_name}")
         elif not re.fullmatch(rf"label_values\(driftline_\w+\{{[^}}]*\}},\s*{label}\)", query):
             problems.append(f"${var_name}: {query!r} is not label_values(<driftline metric>{{...}}, {label})")
+        elif var.get("definition", query) != query:
+            problems.append(f"${var_name}: its definition {var['definition']!r} is not the query it runs {query!r}")
     if "version" in vars_ and "$model" not in variable_query(vars_["version"]):
         problems.append("$version does not depend on $model")
     if not vars_.get("version", {}).get("multi"):
