@@ -402,10 +402,11 @@ class DriftingStack:
             # As the compose stack's `topics` service does, create them first.
             asyncio.run(create_topics(self.bootstrap, [f"{self.prefix}.{kind}" for kind in INPUTS],
                                       partitions=config["kafka"]["partitions"]))
-            self.worker = WorkerProcess(config, self.workdir).start()
+            self.worker = WorkerProcess(config, self.workdir)  # assigned before it starts: stop() ends it on failure
+            self.worker.start()
             self.prometheus = PrometheusProcess(
-                stack_prometheus_config(self.worker.config["metrics"]["port"], self.scrape_interval_seconds),
-                self.workdir).start()
+                stack_prometheus_config(config["metrics"]["port"], self.scrape_interval_seconds), self.workdir)
+            self.prometheus.start()
             self.started_at = time.time()
             with self.producer_log.open("ab") as log:
                 self.producer = subprocess.Popen(
