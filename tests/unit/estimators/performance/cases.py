@@ -12,6 +12,7 @@ from driftline.estimators.performance.cbpe import PerformanceEstimate
 from driftline.estimators.performance.detector import DETECTORS, ErrorDetector
 from driftline.estimators.performance.quality import JOINED_DTYPE, ModelQuality
 from driftline.estimators.performance.realized import RealizedMetrics
+from driftline.estimators.performance.segment import SEGMENT_DTYPE, SegmentedQuality
 from driftline.estimators.performance.task import ROW_DTYPE
 
 Case = tuple[Callable[[], Estimator], Callable[[np.random.Generator, int], Any]]
@@ -97,6 +98,16 @@ def joined_regression(rng: np.random.Generator, n: int) -> np.ndarray:
     return rows
 
 
+def joined_segments(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Binary joined events in six segments (one without a value), more than the cap of the case."""
+    joined = joined_binary(rng, n)
+    rows = np.empty(n, dtype=SEGMENT_DTYPE)
+    for name in joined.dtype.names:
+        rows[name] = joined[name]
+    rows["segment"] = rng.choice(np.array(["DE", "FR", "US", "GB", "IT", None], dtype=object), n)
+    return rows
+
+
 def cases() -> dict[str, Case]:
     """The performance package's contract cases."""
     out: dict[str, Case] = {
@@ -113,6 +124,8 @@ def cases() -> dict[str, Case]:
                                                     detectors=["ddm", "adwin"]), joined_binary),
         "ModelQuality[multiclass]": (lambda: ModelQuality("multiclass", window_events=250, hold=50), joined_multiclass),
         "ModelQuality[regression]": (lambda: ModelQuality("regression", window_events=250), joined_regression),
+        "SegmentedQuality": (lambda: SegmentedQuality(3, {"task": "binary", "window_events": 100, "detectors": []}),
+                             joined_segments),
     }
     for name in DETECTORS:
         out[f"ErrorDetector[{name}]"] = (lambda name=name: ErrorDetector(name, hold=50), error_stream)
