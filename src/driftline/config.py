@@ -207,6 +207,15 @@ class QualityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     detectors: list[Literal["ddm", "eddm", "hddm_a", "hddm_w", "adwin"]] = msgspec.field(
         default_factory=lambda: ["adwin"])
     cbpe: bool = True
+    # Metrics per segment: per model_id ("*" for every model not named) the name whose value is an event's
+    # segment label, taken from the event's "segment" object, else from its features (e.g. {"*": country}).
+    segments: dict[str, Annotated[str, msgspec.Meta(min_length=1)]] = {}
+    # Per model version, the first max_segments distinct values get their own metrics; later ones share "__other__".
+    max_segments: _PositiveInt = 20
+
+    def segment_by(self, model_id: str) -> str | None:
+        """The name whose value segments ``model_id``'s events, or None for a model without segments."""
+        return self.segments.get(model_id, self.segments.get("*"))
 
 
 class AlertingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -20,6 +20,7 @@ from driftline.alerting.evaluator import AlertEvaluator
 from driftline.alerting.model import AlertRecord
 from driftline.alerting.rule import Rule
 from driftline.alerting.sample import ERROR_STREAM, Sample
+from driftline.estimators.performance.quality import ModelQuality
 from driftline.monitor import Monitor, MonitorRegistry
 
 log = logging.getLogger(__name__)
@@ -140,19 +141,31 @@ def drift_samples(monitor: Monitor, labels: dict[str, str]) -> list[Sample]:
 
 
 def quality_samples(monitor: Monitor, labels: dict[str, str]) -> list[Sample]:
-    """Realized and estimated performance, the estimate's error and the error-stream detectors."""
+    """Realized and estimated performance, the estimate's error, the error-stream detectors, and per segment."""
     quality = monitor.quality
     if quality is None:
         return []
     event_ts = monitor.last_event_ts
     counts = quality.counts
-    samples = []
-    for value_name, values, events in (("model_performance", quality.realized, counts.get("joined")),
-                                       ("estimated_performance", quality.estimated, counts.get("predictions")),
-                                       ("performance_estimate_error", quality.estimate_error, counts.get("joined"))):
-        samples.extend(Sample(value_name, {**labels, "metric": metric}, value, event_ts, events=events)
-                       for metric, value in values.items())
+    samples = performance_samples(("model_performance", "estimated_performance"), quality, labels, event_ts)
+    samples.extend(Sample("performance_estimate_error", {**labels, "metric": metric}, value, event_ts,
+                          events=counts["joined"], size=counts["realized_window"])
+                   for metric, value in quality.estimate_error.items())
     samples.extend(Sample("drift_detected", {**labels, "feature": ERROR_STREAM, "detector": detector},
                           float(fired), event_ts, events=counts.get("joined"))
                    for detector, fired in quality.detections.items())
+    if monitor.segments is not None:
+        for segment, segment_quality in monitor.segments.items():
+            samples.extend(performance_samples(("segment_performance", "segment_estimated_performance"),
+                                               segment_quality, {**labels, "segment": segment}, event_ts))
     return samples
+
+
+def performance_samples(names: tuple[str, str], quality: ModelQuality, labels: dict[str, str],
+                        event_ts: float) -> list[Sample]:
+    """Realized and estimated metrics as samples of ``names``, with their event counts and window sizes."""
+    counts = quality.counts
+    realized = [Sample(names[0], {**labels, "metric": metric}, value, event_ts, events=counts["joined"],
+                       size=counts["realized_window"]) for metric, value in quality.realized.items()]
+    return realized + [Sample(names[1], {**labels, "metric": metric}, value, event_ts, events=counts["predictions"],
+                              size=counts["estimated_window"]) for metric, value in quality.estimated.items()]

@@ -23,6 +23,7 @@ import numpy as np
 from driftline.config import DriftConfig, MonitoringConfig, QualityConfig
 from driftline.drift import VersionDrift, positive_scores
 from driftline.estimators.performance.quality import ModelQuality
+from driftline.estimators.performance.segment import SegmentedQuality, segment_values
 from driftline.estimators.rate import DecayedRate
 from driftline.estimators.summary import CategoricalSummary, NumericSummary
 from driftline.events.batch import ModelBatch
@@ -72,6 +73,9 @@ class Monitor:
         self.config = config
         self.quality_config = quality or QualityConfig()
         self.quality: ModelQuality | None = None  # built on the first prediction
+        self.segment_by = self.quality_config.segment_by(model_id)  # the name whose value segments events
+        self.segments: SegmentedQuality | None = None  # built on the first prediction, with segment_by
+        self._segment_names: tuple[ModelBatch | None, list[str | None] | None] = (None, None)
         self._quality_failed = False
         drift = drift or DriftConfig()
         self.drift = VersionDrift(model_id, model_version, drift) if drift.enabled else None
@@ -108,15 +112,29 @@ class Monitor:
         if batch.kind is EventKind.PREDICTION:
             predictions = [e.prediction for e in batch.events]
             scores = [e.scores for e in batch.events]
-            self._update_quality(lambda q: q.update_predictions(predictions, scores, batch.ts))
+            self._update_quality(lambda q: q.update_predictions(predictions, scores, batch.ts),
+                                 lambda s: s.update_predictions(self.segment_names(batch) or (), predictions,
+                                                                scores, batch.ts))
         if self.drift is not None:
             self.drift.update(batch.columns, predictions, None if scores is None else positive_scores(scores))
 
     def update_joined(self, joined: list[Joined]) -> None:
         """Predictions of this version joined to their labels: realized metrics, error-stream detectors."""
-        self._update_quality(lambda q: q.update_joined(joined))
+        self._update_quality(lambda q: q.update_joined(joined), lambda s: s.update_joined(joined))
 
-    def _update_quality(self, update: Any) -> None:
+    def segment_names(self, batch: ModelBatch, last_use: bool = False) -> list[str | None] | None:
+        """The segment of each event of a prediction batch (None: no segment); None without segments.
+
+        Admitted once per batch: the join asks again (``last_use``) for the batch :meth:`update` saw."""
+        if self.segments is None:
+            return None
+        seen, names = self._segment_names
+        if seen is not batch:
+            names = self.segments.admit(segment_values(batch.events, self.segment_by or ""))
+        self._segment_names = (None, None) if last_use else (batch, names)
+        return names
+
+    def _update_quality(self, update: Any, update_segments: Any = None) -> None:
         """Quality estimators see what the schema allows (e.g. a label type the task cannot use): such a
         failure disables them for this version with one log line, and never stops the stream."""
         config = self.quality_config
@@ -127,6 +145,12 @@ class Monitor:
                 self.quality = ModelQuality(window_events=config.window_events, window_seconds=config.window_seconds,
                                             detectors=list(config.detectors), cbpe=config.cbpe)
             update(self.quality)
+            if self.segment_by is not None and update_segments is not None:
+                if self.segments is None:  # per segment: the version's task, no error-stream detectors
+                    self.segments = SegmentedQuality(config.max_segments, {
+                        "task": self.quality.inferred_task or "auto", "window_events": config.window_events,
+                        "window_seconds": config.window_seconds, "detectors": [], "cbpe": config.cbpe})
+                update_segments(self.segments)
         except Exception:
             self._quality_failed = True
             log.exception("quality estimators of %s %s disabled after an error", self.model_id, self.model_version)
@@ -166,6 +190,7 @@ class Monitor:
             "rate": self.rate.to_state(),
             "quality": None if self.quality is None else self.quality.to_state(),
             "quality_failed": self._quality_failed,
+            "segments": None if self.segments is None else {"by": self.segment_by, "state": self.segments.to_state()},
             "drift": None if self.drift is None else self.drift.to_state(),
         }
 
@@ -185,6 +210,10 @@ class Monitor:
         if state["quality"] is not None:
             monitor.quality = ModelQuality.from_state(state["quality"])
         monitor._quality_failed = bool(state["quality_failed"])
+        segments = state.get("segments")  # absent in checkpoints from before segments
+        if segments is not None and segments["by"] == monitor.segment_by:  # else the configuration changed
+            monitor.segments = SegmentedQuality.from_state(segments["state"])
+            monitor.segments.max_segments = monitor.quality_config.max_segments
         if monitor.drift is not None and state["drift"] is not None:  # drift may have been turned on or off
             monitor.drift = VersionDrift.from_state(model_id, model_version, monitor.drift.config, state["drift"])
         return monitor
@@ -288,13 +317,16 @@ class MonitorRegistry:
         """Offer a batch of predictions (those with a request_id) to the label join; returns the joins."""
         if not self.quality.enabled:
             return []
+        monitor = self._monitors.get(batch.key)
+        names = None if monitor is None else monitor.segment_names(batch, last_use=True)
         keyed = [(e.request_id, t) for e, t in zip(batch.events, batch.ts.tolist()) if e.request_id is not None]
         if not keyed:
             return []
         events = [e for e in batch.events if e.request_id is not None]
+        segments = None if names is None else [n for e, n in zip(batch.events, names) if e.request_id is not None]
         join = self._join(batch.model_id)
         joined = join.add_predictions([k for k, _ in keyed], [t for _, t in keyed], batch.model_version,
-                                      [e.prediction for e in events], [e.scores for e in events])
+                                      [e.prediction for e in events], [e.scores for e in events], segments)
         join.expire(join.watermark)
         return self._apply_joined(batch.model_id, joined)
 

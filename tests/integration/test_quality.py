@@ -79,3 +79,78 @@ def test_labels_join_and_realized_metrics_match_an_offline_computation(broker, p
     assert value("driftline_labels_pending", model_id="m", side="labels") == 0
     assert value("driftline_label_delay_seconds_count") == N
     assert value("driftline_drift_detected", **version, feature="__error__", detector="adwin") == 0
+
+
+SEGMENTS = {"quality": {"window_events": 200, "segments": {"*": "country"}, "max_segments": 3}}
+COUNTRIES = ["DE", "US", "GB", "IT", "ES"]
+
+
+def segmented_stream(start: int, n: int, fr_accuracy: float, seed: int) -> list[dict]:
+    """Every 20th event is from FR (5% of traffic); the others from five more countries, 90% accurate."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(start, start + n):
+        country = "FR" if i % 20 == 0 else COUNTRIES[i % 5]
+        prediction = i % 2
+        correct = rng.random() < (fr_accuracy if country == "FR" else 0.9)
+        rows.append({"request_id": f"s{i}", "country": country, "prediction": prediction,
+                     "label": prediction if correct else 1 - prediction, "i": i})
+    return rows
+
+
+async def produce_segmented(bootstrap: str, prefix: str, rows: list[dict], now: float) -> None:
+    async with AsyncProducer(bootstrap, topic_prefix=prefix) as producer:
+        for r in rows:
+            score = 0.8 if r["prediction"] else 0.2
+            await producer.send("prediction", {
+                "model_id": "m", "model_version": "v1", "request_id": r["request_id"], "ts": now - 3600 + r["i"],
+                "features": {"x": float(r["i"] % 7), "country": r["country"]}, "prediction": r["prediction"],
+                "scores": {"0": 1 - score, "1": score}})
+    async with AsyncProducer(bootstrap, topic_prefix=prefix) as producer:  # labels after their predictions
+        for r in rows:
+            await producer.send("label", {"model_id": "m", "request_id": r["request_id"], "label": r["label"],
+                                          "ts": now - 3500 + r["i"]})
+
+
+def test_a_segment_s_accuracy_drops_while_the_whole_model_s_barely_moves(broker, prefix, tmp_path):
+    """FR (5% of traffic) goes from 90% to 30% accurate: its segment shows it, the whole version hardly.
+
+    Segments come from the feature ``country``, capped at 3 (FR, US, GB come first; IT, ES and DE share
+    ``__other__``); every value equals scikit-learn on the same window of joined events."""
+    worker = WorkerProcess(worker_config(broker.bootstrap_servers, prefix, **SEGMENTS), tmp_path).start()
+    before_rows, after_rows = segmented_stream(0, 1500, 0.9, 1), segmented_stream(1500, 1500, 0.3, 2)
+    now = time.time()
+    try:
+        scrapes = []
+        for rows, joined in ((before_rows, 1500), (before_rows + after_rows, 3000)):
+            asyncio.run(produce_segmented(broker.bootstrap_servers, prefix, rows[-1500:], now))
+            wait_until(lambda: worker.value("driftline_labels_joined_total", model_id="m") == joined, timeout=45,
+                       what=f"{joined} joins\n{worker.log_tail()}")
+            scrapes.append((rows, worker.metrics()))
+    finally:
+        worker.stop()
+
+    version = {"model_id": "m", "model_version": "v1"}
+    accuracy: dict[str, list[float]] = {}
+    for rows, samples in scrapes:
+        windows = {"": rows[-200:]}  # the whole version: the last 200 joins, in label order
+        named = ("FR", "US", "GB")  # the first three countries; the others share __other__
+        for segment in ("FR", "US", "GB", "__other__"):
+            members = [r for r in rows if (r["country"] if r["country"] in named else "__other__") == segment]
+            windows[segment] = members[-200:]
+        for segment, window in windows.items():
+            expected = accuracy_score([r["label"] for r in window], [r["prediction"] for r in window])
+            if segment:
+                name, labels = "driftline_segment_performance", {**version, "segment": segment, "metric": "accuracy"}
+                assert samples[("driftline_segment_window_events",
+                                tuple(sorted({**version, "segment": segment}.items())))] == len(window)
+            else:
+                name, labels = "driftline_model_performance", {**version, "metric": "accuracy"}
+            value = samples.get((name, tuple(sorted(labels.items()))))
+            assert value == pytest.approx(expected, abs=1e-12), (segment, value, expected)
+            accuracy.setdefault(segment, []).append(value)
+        assert ("driftline_segment_performance", tuple(sorted({**version, "segment": "DE", "metric": "accuracy"}
+                                                               .items()))) not in samples  # capped
+    whole, fr = accuracy[""], accuracy["FR"]
+    assert fr[0] - fr[1] > 0.25, f"FR dropped: {fr}"
+    assert abs(whole[0] - whole[1]) < 0.06, f"the whole version barely moved: {whole}"

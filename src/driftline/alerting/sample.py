@@ -37,6 +37,9 @@ VALUE_LABELS: dict[str, frozenset[str]] = {
     "estimated_performance": frozenset((*_MODEL, "metric")),
     # |estimated - realized| of a metric, where the Monitor computes it itself
     "performance_estimate_error": frozenset((*_MODEL, "metric")),
+    # model_performance and estimated_performance of one segment of a version (quality.segments)
+    "segment_performance": frozenset((*_MODEL, "segment", "metric")),
+    "segment_estimated_performance": frozenset((*_MODEL, "segment", "metric")),
     # prediction events per second over the recent window; event_ts = the newest event
     "event_rate": frozenset(_MODEL),
     # label events per second over the recent window; event_ts = the newest label
@@ -55,6 +58,8 @@ class Sample:
     ``event_ts`` is the event time (epoch seconds) of the newest event behind the value;
     ``events``, when the Monitor knows it, is the running count of events behind the
     series (it drives ``for: N events``; without it each new ``event_ts`` counts as one).
+    ``size``, when known, is how many events the current value is computed on (a window's
+    size), for tests of significance (``compare_versions`` with ``alpha``).
     """
 
     name: str
@@ -62,6 +67,7 @@ class Sample:
     value: float
     event_ts: float
     events: int | None = None
+    size: int | None = None
     series: tuple[str, tuple[tuple[str, str], ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -101,6 +101,7 @@ class MonitorCollector(Collector):
             for detector, fired in quality.detections.items():
                 detected.add_metric([*key, ERROR_STREAM, detector], float(fired))
         yield from families.values()
+        yield from _segments(monitors)
 
     @staticmethod
     def _drift(monitors: list[Monitor], detected: GaugeMetricFamily) -> Iterator[Metric]:
@@ -185,6 +186,33 @@ class AlertsFiringCollector(Collector):
         for (rule, severity, model_id), count in sorted(self.firing_counts().items()):
             firing.add_metric([rule, severity, model_id], count)
         yield firing
+
+
+def _segments(monitors: list[Monitor]) -> Iterator[Metric]:
+    """Realized and estimated performance per segment (quality.segments), and the realized windows' sizes.
+
+    Families of their own, so that queries of the whole version's ``driftline_model_performance``
+    never pick up segments.
+    """
+    labels = [*_MODEL, "segment", "metric"]
+    realized = GaugeMetricFamily(name.SEGMENT_PERFORMANCE, "Realized performance of one segment of a model "
+                                 "version over its window of joined predictions, by metric.", labels=labels)
+    estimated = GaugeMetricFamily(name.SEGMENT_ESTIMATED_PERFORMANCE, "Performance of one segment of a model "
+                                  "version estimated from the scores of its recent predictions (CBPE), by metric.",
+                                  labels=labels)
+    window = GaugeMetricFamily(name.SEGMENT_WINDOW_EVENTS, "Joined predictions in the realized window of one "
+                               "segment of a model version.", labels=[*_MODEL, "segment"])
+    for monitor in monitors:
+        if monitor.segments is None:
+            continue
+        key = [monitor.model_id, monitor.model_version]
+        for segment, quality in monitor.segments.items():
+            for metric, value in quality.realized.items():
+                realized.add_metric([*key, segment, metric], value)
+            for metric, value in quality.estimated.items():
+                estimated.add_metric([*key, segment, metric], value)
+            window.add_metric([*key, segment], quality.counts["realized_window"])
+    yield from (realized, estimated, window)
 
 
 def _detected_family() -> GaugeMetricFamily:
