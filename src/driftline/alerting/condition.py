@@ -12,7 +12,9 @@ condition                     value                                  fires when
 ``differs: {..., by: X}``     abs(estimate - realized), same labels  value > X
 ``absent_for: T``             seconds since the series last advanced value > T
 ``compare_versions: {...}``   how far a version trails the best      value > X
-                              other version of the same model
+                              other version of the same model, or
+                              the ``baseline`` version (with
+                              ``alpha``: 0 unless significant)
 ============================  =====================================  ==================
 
 ``absent_for`` is measured in processing time by the evaluator (event time stalls
@@ -29,6 +31,7 @@ from typing import ClassVar, Iterator, Literal, Mapping, Sequence
 
 from driftline.alerting.matcher import Matcher, matches_all
 from driftline.alerting.sample import VALUE_LABELS, Sample
+from driftline.estimators.performance.compare import two_proportion_test
 
 SamplesByName = Mapping[str, Sequence[Sample]]
 
@@ -176,13 +179,23 @@ class DiffersCondition(GapCondition):
 
 @dataclass(frozen=True)
 class CompareVersionsCondition(GapCondition):
-    """``compare_versions: {metric, by}``: a version trails the best other version of its model by > ``by``."""
+    """``compare_versions: {metric, by, baseline, alpha}``: a version trails another of its model by > ``by``.
 
-    fields: ClassVar[frozenset[str]] = frozenset({"best", "best_version"})
+    The other version is ``baseline`` (the champion, by its model_version) when given, else the
+    best other version. Peers are the samples whose labels are equal but for model_version.
+    With ``alpha``, a gap counts only when a two-proportion z-test on the samples' ``size``
+    (:func:`~driftline.estimators.performance.compare.two_proportion_test`) finds the two values
+    different at that level; otherwise the value is 0. The test reads the values as shares of
+    the window's events: accuracy; an approximation for other metrics in [0, 1].
+    """
+
+    fields: ClassVar[frozenset[str]] = frozenset({"best", "best_version", "p_value"})
     matchers: tuple[Matcher, ...]
     metric: str
     by: float
     higher_is_better: bool = True
+    baseline: str | None = None
+    alpha: float | None = None
 
     @property
     def labels(self) -> frozenset[str]:
@@ -196,9 +209,25 @@ class CompareVersionsCondition(GapCondition):
 
     def _compare(self, group: list[Sample]) -> Iterator[Observation]:
         sign = 1.0 if self.higher_is_better else -1.0
+        if self.baseline is not None:
+            base = next((s for s in group if s.labels.get("model_version") == self.baseline), None)
+            if base is not None:
+                yield from (self._observation(s, base, sign) for s in group if s is not base)
+            return
         for s in group:
             best = max((o for o in group if o is not s), key=lambda o: sign * o.value)
-            yield Observation(
-                s.labels, sign * (best.value - s.value), max(s.event_ts, best.event_ts), s.events,
-                {"best": best.value, "best_version": best.labels.get("model_version", "")},
-            )
+            yield self._observation(s, best, sign)
+
+    def _observation(self, s: Sample, other: Sample, sign: float) -> Observation:
+        """``s`` against ``other``: how far ``s`` trails (negative: ahead), and the test's p-value."""
+        gap = sign * (other.value - s.value)
+        p_value = math.nan
+        if s.size is not None and other.size is not None and 0.0 <= min(s.value, other.value) \
+                and max(s.value, other.value) <= 1.0:
+            p_value = two_proportion_test(other.value, other.size, s.value, s.size).p_value
+        if self.alpha is not None and gap > 0 and not p_value < self.alpha:
+            gap = 0.0  # not significant (or no test possible): no evidence of a gap
+        return Observation(
+            s.labels, gap, max(s.event_ts, other.event_ts), s.events,
+            {"best": other.value, "best_version": other.labels.get("model_version", ""), "p_value": p_value},
+        )

@@ -68,6 +68,8 @@ class CompareVersionsSpec(_Spec):
     metric: str
     by: _NonNegative
     higher_is_better: bool = True
+    baseline: Annotated[str, msgspec.Meta(min_length=1)] | None = None  # the champion's model_version
+    alpha: Annotated[float, msgspec.Meta(gt=0, lt=1)] | None = None  # significance level of the gap
 
 
 class ConditionSpec(_Spec):
@@ -150,7 +152,7 @@ def _condition(spec: RuleSpec, where: KeyPath) -> Condition:
         c = cond.compare_versions
         names = _value(c.metric, where / "condition" / "compare_versions" / "metric")
         return CompareVersionsCondition(_matchers(spec.select.matchers, names, select), c.metric, c.by,
-                                        c.higher_is_better)
+                                        c.higher_is_better, c.baseline, c.alpha)
     if spec.select.value is None:
         raise (select / "value").error(f"required key is missing (the value name the {kind} condition tests)")
     names = _value(spec.select.value, select / "value")

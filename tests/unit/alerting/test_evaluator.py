@@ -148,6 +148,59 @@ def test_compare_versions_lower_is_better():
     assert fired.labels["model_version"] == "v2" and fired.value == 2.5
 
 
+def accuracy(version: str, value: float, size: int | None = 2000, t: float = 0.0, events: int | None = None,
+             model: str = "m") -> Sample:
+    return Sample("model_performance", {"model_id": model, "model_version": version, "metric": "accuracy"}, value,
+                  T0 + t, events, size)
+
+
+def test_compare_versions_against_a_baseline_flags_the_challenger_only():
+    ev = evaluator(condition={"compare_versions": {"metric": "model_performance", "by": 0.05, "baseline": "v1"}},
+                   annotations={"summary": "{labels.model_version} trails {best_version} by {value:.2f}"})
+    # v3 is the best version and v2 trails it by 0.12, but only the gap to the champion v1 counts
+    [fired] = run(ev, [accuracy("v1", 0.85), accuracy("v2", 0.78), accuracy("v3", 0.90)], 0)
+    assert fired.labels["model_version"] == "v2" and fired.summary == "v2 trails v1 by 0.07"
+    assert fired.value == pytest.approx(0.07)
+    # without the champion there is nothing to compare with: v2's alert resolves, v3 (far worse) raises none
+    assert statuses(run(ev, [accuracy("v2", 0.78), accuracy("v3", 0.5)], 1)) == ["resolved"]
+    assert ev.alerts() == []
+
+
+def test_compare_versions_with_alpha_counts_only_significant_gaps():
+    """The value is the gap when a two-proportion z-test on the windows' sizes finds it, else 0."""
+    from driftline.estimators.performance.compare import two_proportion_test
+
+    ev = evaluator(condition={"compare_versions": {"metric": "model_performance", "by": 0.02, "baseline": "v1",
+                                                   "alpha": 0.01}},
+                   annotations={"summary": "{labels.model_version}: {value:.3f} (p = {p_value:.2g})"})
+    assert run(ev, [accuracy("v1", 0.90, 200), accuracy("v2", 0.85, 200)], 0) == []  # p = 0.11 at 200 events
+    assert two_proportion_test(0.90, 200, 0.85, 200).p_value > 0.01
+    assert run(ev, [accuracy("v1", 0.90, None), accuracy("v2", 0.80, None, t=1)], 1) == []  # sizes unknown: no test
+    [fired] = run(ev, [accuracy("v1", 0.90, 2000, t=2), accuracy("v2", 0.85, 2000, t=2)], 2)
+    p = two_proportion_test(0.90, 2000, 0.85, 2000).p_value
+    assert p < 0.01 and fired.value == pytest.approx(0.05) and fired.summary == f"v2: 0.050 (p = {p:.2g})"
+    [resolved] = run(ev, [accuracy("v1", 0.90, 200, t=3), accuracy("v2", 0.85, 200, t=3)], 3)
+    assert resolved.status is Status.RESOLVED and resolved.value == 0.0  # no longer significant
+
+
+def test_compare_versions_without_alpha_ignores_sizes_and_lower_values_never_fire():
+    ev = evaluator(condition={"compare_versions": {"metric": "model_performance", "by": 0.02, "baseline": "v1"}})
+    assert len(run(ev, [accuracy("v1", 0.90, 20), accuracy("v2", 0.85, 20)], 0)) == 1
+    ev = evaluator(condition={"compare_versions": {"metric": "model_performance", "by": 0.02, "baseline": "v1"}})
+    assert run(ev, [accuracy("v1", 0.80), accuracy("v2", 0.95)], 0) == []  # the challenger is better
+
+
+def test_compare_versions_pairs_peers_per_model_and_segment():
+    ev = evaluator(condition={"compare_versions": {"metric": "segment_performance", "by": 0.05, "baseline": "v1"}})
+    seg = lambda version, segment, v: Sample(  # noqa: E731
+        "segment_performance", {"model_id": "m", "model_version": version, "segment": segment, "metric": "accuracy"},
+        v, T0)
+    fired = run(ev, [seg("v1", "DE", 0.9), seg("v2", "DE", 0.8), seg("v1", "FR", 0.9), seg("v2", "FR", 0.89)], 0)
+    assert [(r.labels["model_version"], r.labels["segment"]) for r in fired] == [("v2", "DE")]
+    ev = evaluator(condition={"compare_versions": {"metric": "model_performance", "by": 0.05, "baseline": "v1"}})
+    assert run(ev, [accuracy("v1", 0.9, model="a"), accuracy("v2", 0.8, model="b")], 0) == []  # other models
+
+
 def test_absent_for_runs_on_processing_time():
     ev = evaluator(select={"value": "event_rate"}, condition={"absent_for": "10m"}, severity="error",
                    annotations={"summary": "silent for {value:.0f} s (> {threshold} s)"})

@@ -65,6 +65,10 @@ def test_differs_and_compare_versions_name_their_values():
     assert isinstance(differs.condition, DiffersCondition) and differs.condition.by == 0.05
     [compare] = ruleset(rule_yaml(condition={"compare_versions": {"metric": "model_performance", "by": 0.1}}))
     assert isinstance(compare.condition, CompareVersionsCondition) and compare.condition.higher_is_better
+    assert (compare.condition.baseline, compare.condition.alpha) == (None, None)
+    [champion] = ruleset(rule_yaml(condition={"compare_versions": {
+        "metric": "segment_performance", "by": 0.1, "baseline": "v1", "alpha": 0.01}}))
+    assert (champion.condition.baseline, champion.condition.alpha) == ("v1", 0.01)  # type: ignore[attr-defined]
 
 
 def test_for_in_events():
@@ -121,6 +125,13 @@ def rule(**fields):
      "rules.0.condition.differs.by: expected float >= 0"),
     (rule(select={}, condition={"compare_versions": {"metric": "model_performance"}}),
      "rules.0.condition.compare_versions.by: required key is missing"),
+    (rule(select={}, condition={"compare_versions": {"metric": "model_performance", "by": 0.1, "alpha": 1.5}}),
+     "rules.0.condition.compare_versions.alpha: expected float < 1"),
+    (rule(select={}, condition={"compare_versions": {"metric": "model_performance", "by": 0.1, "baseline": ""}}),
+     "rules.0.condition.compare_versions.baseline: expected str of length >= 1"),
+    (rule(select={}, condition={"compare_versions": {"metric": "model_performance", "by": 0.1}},
+          annotations={"summary": "{p_value:.2f} {labels.segment}"}),
+     "rules.0.annotations.summary: {labels.segment}: label 'segment' is not among this rule's labels"),
     (rule(labels={"severity": "page"}), "rules.0.labels.severity: reserved label name"),
     (rule(labels={"__x": "1"}), "rules.0.labels.__x: expected a label name"),
     (rule(labels={"tier": 1}), "rules.0.labels.tier: expected a string, got int"),
