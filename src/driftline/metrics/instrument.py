@@ -10,7 +10,8 @@ from driftline.metrics import name
 # Batches take from tens of microseconds (one small envelope) to a second (a backlog).
 BATCH_SECONDS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Labels arrive from seconds (clicks) to weeks (chargebacks) after their prediction.
-LABEL_DELAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
+LABEL_DELAY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400,
+                       3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
 BATCH_EVENTS_BUCKETS = (1, 10, 50, 100, 500, 1000, 5000, 10_000, 50_000, 100_000)
 
 
