@@ -2,9 +2,10 @@
 
 promtool checks them and runs their unit tests (alert-rules/prometheus/tests/); the rest is read
 statically: every alert has a `for`, a severity, a summary, a description and a runbook that exists,
-driftline's own rules for drift, performance, silence, lag and invalid input (alert-rules/*.yaml)
-have Prometheus twins with the same threshold and severity, the notifier and the workers are watched,
-and the expressions use only metrics and labels docs/metrics.md documents.
+driftline's own rules for drift, performance (per version, between versions, per segment), silence,
+lag and invalid input (alert-rules/*.yaml) have Prometheus twins with the same threshold and severity,
+the notifier and the workers are watched, and the expressions use only metrics and labels
+docs/metrics.md documents.
 """
 
 from __future__ import annotations
@@ -123,12 +124,14 @@ def test_runbook_urls_name_an_existing_section():
     fail_on(problems, "runbooks")
 
 
-# driftline's rules that a team alerting through Prometheus needs too: drift, performance drops, a silent
-# model, lag and invalid events. A rule added to alert-rules/*.yaml later gets its twin when it is added here.
+# driftline's rules that a team alerting through Prometheus needs too: drift, performance drops (of a version,
+# of one version against another, of a segment), a silent model, lag and invalid events. A rule added to
+# alert-rules/*.yaml later gets its twin when it is added here.
 TWINNED = {
     "feature_drift_detected", "feature_drift_strong", "prediction_drift", "multivariate_drift", "concept_drift",
     "performance_low_auc", "performance_low_accuracy", "estimated_performance_low", "performance_estimate_off",
-    "version_underperforms", "model_silent", "labels_starved", "invalid_events_high", "consumer_lag_high",
+    "version_underperforms", "version_accuracy_trails", "segment_accuracy_low",
+    "model_silent", "labels_starved", "invalid_events_high", "consumer_lag_high",
 }
 # ... and what only Prometheus can see: the notifier failing, a worker down, a drift watch that never started.
 PROMETHEUS_ONLY = {"DriftlineNotificationsFailing", "DriftlineNotificationsRetrying", "DriftlineWorkerDown",
