@@ -20,23 +20,55 @@ T = TypeVar("T")
 
 
 class ApacheKafka:
-    """A single-node Apache Kafka (KRaft) started by scripts/kafka/start."""
+    """A single-node Apache Kafka (KRaft) started by scripts/kafka/start.
 
-    def __init__(self, sasl: bool = False) -> None:
+    ``sasl`` adds a SASL_PLAINTEXT listener, ``ssl`` an SSL and a SASL_SSL listener with a
+    throw-away CA (``ssl_cafile``); :meth:`restart` stops the broker and starts it again on the
+    same ports and data directory.
+    """
+
+    # the start script's output keys and the options that give the same port again
+    LISTENERS = {"bootstrap": "--port", "controller": "--controller-port", "sasl_bootstrap": "--sasl-port",
+                 "ssl_bootstrap": "--ssl-port", "sasl_ssl_bootstrap": "--sasl-ssl-port"}
+
+    def __init__(self, sasl: bool = False, ssl: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="driftline-kafka-"))
         self.sasl = sasl
+        self.ssl = ssl
         self.bootstrap_servers = ""
         self.sasl_bootstrap_servers = ""
+        self.ssl_bootstrap_servers = ""
+        self.sasl_ssl_bootstrap_servers = ""
+        self.ssl_cafile = ""
 
     def start(self) -> ApacheKafka:
-        command = [str(REPO / "scripts/kafka/start"), "--dir", str(self.dir), "--watch-pid", str(os.getpid())]
+        options = []
         if self.sasl:
             from driftline.broker import free_port
-            command += ["--sasl-port", str(free_port())]
+            options += ["--sasl-port", str(free_port())]
+        if self.ssl:
+            options += ["--ssl", "--sasl-ssl"]
+        return self._start(options)
+
+    def restart(self) -> ApacheKafka:
+        """Stop the broker (SIGTERM) and start it again where it was: same ports, same data."""
+        endpoints = dict(line.split("=", 1) for line in (self.dir / "broker.env").read_text().split())
+        self.stop()
+        options: list[str] = []
+        for key, flag in self.LISTENERS.items():
+            if key in endpoints:
+                options += [flag, endpoints[key].rpartition(":")[2]]
+        return self._start(options)
+
+    def _start(self, options: list[str]) -> ApacheKafka:
+        command = [str(REPO / "scripts/kafka/start"), "--dir", str(self.dir), "--watch-pid", str(os.getpid()), *options]
         out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
         values = dict(line.split("=", 1) for line in out.split())
         self.bootstrap_servers = values["bootstrap"]
         self.sasl_bootstrap_servers = values.get("sasl_bootstrap", "")
+        self.ssl_bootstrap_servers = values.get("ssl_bootstrap", "")
+        self.sasl_ssl_bootstrap_servers = values.get("sasl_ssl_bootstrap", "")
+        self.ssl_cafile = values.get("ssl_cafile", "")
         return self
 
     def stop(self) -> None:
