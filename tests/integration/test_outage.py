@@ -9,12 +9,15 @@ network edge refuse connections or answer 5xx (``outage()``) until ``recover()``
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import time
 from collections import Counter, defaultdict
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from driftline.alerting.model import AlertRecord, Severity, Status, fingerprint, rfc3339
 from driftline.alerting.routing import RoutingConfig
@@ -29,7 +32,8 @@ from tests.support.fakes.slack import HOOK, FakeSlack
 from tests.support.fakes.smtp import SmtpServer
 from tests.support.fakes.tls import ThrowawayCA
 from tests.support.fakes.webhook import FakeWebhookReceiver
-from tests.support.kafka import create_topics, produce
+from tests.support.kafka import ApacheKafka, async_wait_until, create_topics, produce, wait_until
+from tests.support.worker import WorkerProcess, worker_config
 
 pytestmark = pytest.mark.integration
 
@@ -226,3 +230,112 @@ async def test_notifications_waiting_when_the_notifier_stops_are_sent_by_the_nex
     expected = [(f"mdl-{i:02d}", "firing") for i in range(4)]
     assert e.received() == {receiver: expected for receiver in RECEIVERS}
     assert second.delivered == 3 * len(RECEIVERS)
+
+
+# --- the broker restarts under a running worker ------------------------------------------------------
+
+def counted_events(worker: WorkerProcess) -> int:
+    return int(sum(value for (name, _), value in worker.metrics().items() if name == "driftline_events_total"))
+
+
+CHECKPOINT_CRASH = (
+    "the first checkpoint write, if it falls while the broker is away, crashes the faust app: "
+    "CompactedTable.put_many starts its producer then, aiokafka raises KafkaConnectionError('Unable to "
+    "bootstrap'), checkpoint.py on_timer lets it escape, faust marks the App crashed; the worker stops "
+    "consuming and then does not stop on SIGTERM")
+
+
+def checkpoints_written(worker: WorkerProcess) -> int:
+    return int(worker.value("driftline_checkpoints_total") or 0)
+
+
+@pytest.fixture(scope="module")
+def restartable_kafka(kafka_kind: str) -> Iterator[ApacheKafka]:
+    """An Apache Kafka of these tests' own: restarting it must not disturb other tests' broker."""
+    if kafka_kind != "apache":
+        pytest.skip("restarts a broker process on its data directory: Apache Kafka (DRIFTLINE_TEST_KAFKA=apache)")
+    kafka = ApacheKafka().start()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize("checkpoint, restart_when", [
+    # without checkpoints (faust commits offsets): restart once the worker consumes
+    pytest.param({"enabled": False}, "consuming", id="faust-offsets"),
+    # checkpoints every second; restart once one was written (a later one falls in the outage)
+    pytest.param({"interval_seconds": 1.0}, "checkpointed", id="checkpoints"),
+    # the first checkpoint falls in the outage: restart before it (the restart lasts longer than 5 s)
+    pytest.param({"interval_seconds": 5.0}, "before-first-checkpoint", id="first-checkpoint-in-outage",
+                 marks=pytest.mark.xfail(strict=True, reason=CHECKPOINT_CRASH)),
+])
+def test_a_broker_restart_under_a_running_worker_loses_and_doubles_no_event(
+        checkpoint, restart_when, restartable_kafka, prefix, tmp_path):
+    """Apache Kafka stopped and started again on its port and data while a worker consumes and a
+    producer keeps producing: the worker reconnects and every event is counted once."""
+    kafka = restartable_kafka
+    topics = TopicNames(prefix)
+    asyncio.run(create_topics(kafka.bootstrap_servers, list(topics.inputs), partitions=2))
+    worker = WorkerProcess(worker_config(kafka.bootstrap_servers, prefix, checkpoint=checkpoint), tmp_path).start()
+    try:
+        sent = asyncio.run(produce_across_a_restart(kafka, topics, worker, restart_when))
+        counts: list[int] = []
+
+        def settled() -> bool:
+            if "Crashed reason=" in worker.log_path.read_text(errors="replace"):
+                raise AssertionError("the worker's faust app crashed")
+            counts.append(counted_events(worker))
+            return counts[-1] == sent
+
+        try:
+            wait_until(settled, timeout=90, what=f"{sent} events counted once")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; counted {counts[-3:]}\n{worker.log_tail()}") from None
+        assert worker.process is not None and worker.process.poll() is None
+    finally:
+        code = worker.stop(timeout=15)
+    assert code == 0, worker.log_tail()
+
+
+async def produce_across_a_restart(kafka: ApacheKafka, topics: TopicNames, worker: WorkerProcess,
+                                   restart_when: str) -> int:
+    """Produce envelopes of ten events without pause, restart the broker meanwhile; returns the events sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True,
+                                request_timeout_ms=120_000, retry_backoff_ms=250)
+    await producer.start()
+    sent = 0
+    stop = asyncio.Event()
+
+    async def keep_producing() -> None:
+        nonlocal sent
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            model = ("fraud", "churn")[n % 2]
+            events = [{"model_id": model, "ts": time.time() - 5, "features": {"x": float(i)}, "prediction": i % 2,
+                       "request_id": f"{n}-{i}"} for i in range(10)]
+            await producer.send_and_wait(topics.predictions, key=model.encode(), value=json.dumps({"events": events}).encode())
+            sent += len(events)
+
+    ready = {
+        "consuming": lambda: counted_events(worker) >= 500,
+        "checkpointed": lambda: counted_events(worker) >= 500 and checkpoints_written(worker) >= 1,
+        "before-first-checkpoint": lambda: counted_events(worker) >= 1,
+    }[restart_when]
+    task = asyncio.create_task(keep_producing())
+    try:
+        await async_wait_until(lambda: task.done() or ready(), timeout=60, what=f"the worker {restart_when}")
+        if restart_when == "before-first-checkpoint" and checkpoints_written(worker):
+            pytest.skip("the first checkpoint came before the broker could be stopped")
+        await asyncio.to_thread(kafka.restart)
+        after_restart = sent
+        await async_wait_until(lambda: task.done() or sent >= after_restart + 500, timeout=60,
+                               what="producing again after the restart")
+        stop.set()
+        await task  # raises what the producer raised
+    finally:
+        stop.set()
+        await producer.stop()
+    return sent
