@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
+import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ from typing import Any
 import yaml
 
 from driftline.broker import free_port
+from driftline.client import Producer
+from driftline.demo import SyntheticStream
 from tests.support import compose
 from tests.support.fakes.smtp import SmtpServer
 from tests.support.kafka import REPO, create_topics, wait_until
@@ -363,13 +369,87 @@ def stack_prometheus_config(metrics_port: int, scrape_interval_seconds: float) -
 
 # ---------------------------------------------------------------- a drifting stream, monitored and scraped
 
+LABEL_DELAY_SECONDS = 1.0  # from a prediction to its label, in both producers
+SEGMENTS = {"*": "country"}  # quality.segments of the stack's worker: fraud-detector's countries (churn-model has none)
+CHALLENGER = ("fraud-detector", "v8")  # beside deploy/demo_producer.py's fraud-detector v7
+
+
+class ChallengerProducer:
+    """A second version of the demo's fraud-detector, beside deploy/demo_producer.py's v7: a challenger.
+
+    v8 sees traffic like v7's (its own draw of :class:`driftline.demo.SyntheticStream`, which drifts
+    ``drift_after`` seconds after :meth:`start`, as v7's does) but decides at a lower amount, so it is
+    about 0.06 less accurate (0.85 against v7's 0.91 before the drift, 0.63 against 0.66 after): the
+    versions' comparison has a gap to show, and ``version_accuracy_trails`` something to find. Half of its
+    predictions get a label ``label_delay`` seconds later. It runs in a thread with driftline's
+    synchronous :class:`~driftline.client.Producer`; a failure is kept in ``error`` and logged to ``log_path``.
+    """
+
+    TICK_SECONDS = 0.05
+    DECISION_AMOUNT = 72.0  # v7 (the demo stream's own score) decides at 90
+
+    def __init__(self, bootstrap: str, prefix: str, *, rate: float, drift_after: float, label_delay: float,
+                 log_path: Path, seed: int = 11) -> None:
+        self.bootstrap, self.prefix, self.rate = bootstrap, prefix, rate
+        self.drift_after, self.label_delay, self.log_path = drift_after, label_delay, log_path
+        self.stream, self.rng = SyntheticStream(random.Random(seed)), random.Random(seed + 1)
+        self.error: Exception | None = None
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="challenger-producer", daemon=True)
+
+    def start(self) -> ChallengerProducer:
+        self._thread.start()
+        return self
+
+    def score(self, features: dict[str, Any]) -> float:
+        logit = (features["amount"] - self.DECISION_AMOUNT) / 10 + 0.8 * (features["country"] == "US")
+        return 1 / (1 + math.exp(-logit))
+
+    def _run(self) -> None:
+        model_id, version = CHALLENGER
+        try:
+            with Producer(self.bootstrap, topic_prefix=self.prefix, client_id="challenger-producer") as producer:
+                started = time.monotonic()
+                labels: deque[tuple[float, str, int]] = deque()  # (due, request id, outcome), in due order
+                carry = 0.0
+                while not self._stop.wait(self.TICK_SECONDS):  # paces the stream; stop() ends it at once
+                    now = time.monotonic()
+                    self.stream.drifted = now - started >= self.drift_after
+                    carry += self.rate * self.TICK_SECONDS
+                    count, carry = int(carry), carry - int(carry)
+                    for _ in range(count):
+                        request_id, features, outcome, _ = self.stream.fraud()
+                        request_id = f"{version}-{request_id}"
+                        score = self.score(features)
+                        producer.emit_prediction(model_id, features, int(score > 0.5), model_version=version,
+                                                 request_id=request_id, scores={"0": 1 - score, "1": score})
+                        self.sent += 1
+                        if self.rng.random() < 0.5:
+                            labels.append((now + self.label_delay, request_id, outcome))
+                    while labels and labels[0][0] <= now:
+                        _, request_id, outcome = labels.popleft()
+                        producer.emit_label(model_id, request_id, outcome)
+                producer.flush(timeout=5)
+        except Exception as exc:  # kept for logs(): the thread must not die silently
+            self.error = exc
+            with self.log_path.open("a") as log:
+                log.write(f"challenger producer failed after {self.sent} predictions: {exc!r}\n")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:  # started
+            self._thread.join(30)
+
 
 class DriftingStack:
     """A worker on a real broker fed by deploy/demo_producer.py, alerting through deploy/routing.yaml, scraped by Prometheus.
 
     The routing's email receivers are pointed at an SMTP server on loopback (Mailpit's role in the compose
     stack) and notify at once; drift is calibrated on each version's first ``warmup_events`` events, and
-    fraud-detector drifts ``drift_after`` seconds after the producer starts.
+    fraud-detector drifts ``drift_after`` seconds after the producer starts. Beside the demo's v7, a
+    :class:`ChallengerProducer` sends fraud-detector v8 at half the rate, so that the dashboards have two
+    versions with labels to compare; the worker computes quality per country (``quality.segments``).
     """
 
     def __init__(self, bootstrap: str, prefix: str, workdir: Path | None = None, *, rate: float = 300.0,
@@ -384,6 +464,8 @@ class DriftingStack:
         self.prometheus: PrometheusProcess | None = None
         self.producer: subprocess.Popen[bytes] | None = None
         self.producer_log = self.workdir / "producer.log"
+        self.challenger: ChallengerProducer | None = None
+        self.challenger_log = self.workdir / "challenger.log"
         self.started_at = 0.0
 
     def start(self) -> DriftingStack:
@@ -396,7 +478,7 @@ class DriftingStack:
                 self.bootstrap, self.prefix,
                 alerting={"rules": str(DRIFTLINE_RULES_DIR), "routing": str(routing),
                           "evaluation_interval_seconds": 1.0, "notify_tick_seconds": 0.1},
-                drift={"warmup_events": self.warmup_events})
+                drift={"warmup_events": self.warmup_events}, quality={"segments": SEGMENTS})
             # The worker does not create its input topics, and one created later by a producer (labels come
             # seconds after predictions) would reach it only at its next metadata refresh, minutes later.
             # As the compose stack's `topics` service does, create them first.
@@ -412,8 +494,11 @@ class DriftingStack:
                 self.producer = subprocess.Popen(
                     [sys.executable, str(REPO / "deploy" / "demo_producer.py"), "--bootstrap", self.bootstrap,
                      "--topic-prefix", self.prefix, "--rate", f"{self.rate:g}", "--drift-after", f"{self.drift_after:g}",
-                     "--label-delay", "1", "--invalid-every", "2"],
+                     "--label-delay", f"{LABEL_DELAY_SECONDS:g}", "--invalid-every", "2"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.challenger = ChallengerProducer(
+                self.bootstrap, self.prefix, rate=self.rate / 2, drift_after=self.drift_after,
+                label_delay=LABEL_DELAY_SECONDS, log_path=self.challenger_log).start()
         except BaseException:
             self.stop()
             raise
@@ -431,6 +516,9 @@ class DriftingStack:
     def logs(self) -> str:
         producer = self.producer_log.read_text(errors="replace") if self.producer_log.exists() else ""
         parts = [f"--- producer\n{producer[-3000:]}"]
+        if self.challenger is not None:
+            failure = self.challenger_log.read_text(errors="replace") if self.challenger_log.exists() else ""
+            parts.append(f"--- challenger: {self.challenger.sent} predictions sent\n{failure}")
         if self.worker is not None:
             parts.append(f"--- worker\n{self.worker.log_tail()}")
         if self.prometheus is not None:
@@ -438,6 +526,8 @@ class DriftingStack:
         return "\n".join(parts)
 
     def stop(self) -> None:
+        if self.challenger is not None:
+            self.challenger.stop()
         if self.producer is not None and self.producer.poll() is None:
             self.producer.send_signal(signal.SIGTERM)
             try:
