@@ -5,8 +5,10 @@ variables with their own label_values() queries, substitutes them (and Grafana's
 variables) into every query of every panel and annotation, and asks Prometheus' HTTP API. A panel
 whose query returns nothing would show "No data", so it fails the test. The same Prometheus loads
 the compose stack's configuration and the rules of alert-rules/prometheus/, and must evaluate
-every rule without error and see the drift alert coming. Nothing sleeps: every wait polls with a
-deadline.
+every rule without error and see the drift alert coming. The worker computes quality per country,
+and a challenger version runs beside the drifting model, so the panels of segments and of versions
+compared have something to show; the comparison must show both versions. Nothing sleeps: every
+wait polls with a deadline.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from tests.support.compose import dashboards
 from tests.support.kafka import wait_until
 from tests.support.prometheus import (
+    CHALLENGER,
     DriftingStack,
     PrometheusProcess,
     Query,
@@ -34,7 +37,8 @@ from tests.support.prometheus import (
 
 pytestmark = pytest.mark.e2e
 
-DRIFTING_MODEL = "fraud-detector"  # the demo producer's model that drifts and gets labels
+DRIFTING_MODEL, CHAMPION = "fraud-detector", "v7"  # the demo producer's model that drifts and gets labels
+DETAIL = "model-detail.json"
 SCRAPE_SECONDS = 1.0
 DEADLINE_SECONDS = 60.0  # from the first event; the drift comes at 8 s, everything shows within ~20 s
 
@@ -56,6 +60,9 @@ def test_every_panel_of_every_dashboard_shows_data_of_a_drifting_stream(broker, 
         except AssertionError as exc:
             pytest.fail(f"{exc}\nqueries that return no data:\n  " + "\n  ".join(state.get("empty", ["(none checked)"]))
                         + "\n" + stack.logs())
+        # the versions' comparison compares something: the challenger's version is there beside the champion's
+        versions = wait_until(lambda: versions_compared(prometheus), timeout=30,
+                              what=f"two versions of {DRIFTING_MODEL} with a realized accuracy\n{stack.logs()}")
         wait_until(lambda: rules_evaluated(prometheus), timeout=30,
                    what=f"every Prometheus rule evaluated without error\n{stack.logs()}")
         alerts = wait_until(lambda: drift_alert_coming(prometheus), timeout=30,
@@ -64,6 +71,7 @@ def test_every_panel_of_every_dashboard_shows_data_of_a_drifting_stream(broker, 
                    what=f"an alert email through deploy/routing.yaml's receiver\n{stack.logs()}")
 
     assert {a["labels"]["feature"] for a in alerts} & {"amount", "country"}, alerts
+    assert {CHAMPION, CHALLENGER[1]} <= versions, versions
     assert any(DRIFTING_MODEL in mail.message["Subject"] for mail in stack.smtp.received), [
         mail.message["Subject"] for mail in stack.smtp.received]
 
@@ -87,6 +95,17 @@ def empty_queries(prometheus: PrometheusProcess, elapsed: float) -> list[str]:
             elif not any(math.isfinite(float(sample["value"][1])) for sample in prometheus.query(expr)):
                 empty.append(f"{query.where}: {expr}")
     return empty
+
+
+def versions_compared(prometheus: PrometheusProcess) -> set[str]:
+    """The versions of the model detail's $version for the drifting model whose gap to the best is there; if two or more."""
+    dashboard = dashboards()[DETAIL]
+    values, problems = resolve_variables(prometheus, dashboard, {"model": DRIFTING_MODEL})
+    assert not problems, problems
+    gaps = [q for q in dashboard_queries(DETAIL, dashboard) if "group_right" in q.expr]
+    assert gaps, f"{DETAIL} has no query comparing versions (group_right)"
+    shown = {sample["metric"].get("model_version", "") for sample in prometheus.query(substitute(gaps[0].expr, values))}
+    return shown if len(shown) >= 2 else set()
 
 
 def rules_evaluated(prometheus: PrometheusProcess) -> bool:

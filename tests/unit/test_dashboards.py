@@ -9,7 +9,9 @@ of the compose stack, and in any other Grafana by picking a Prometheus in the va
 Thresholds are where the alert rules fire: a query that shows a value some rule watches (PSI, ROC
 AUC, lag, ...) has threshold steps at that rule's fire value (and, where it has one, its resolve
 value), red on the firing side, and at no other value; a query no rule watches has only the base
-step. The rules are read from alert-rules/*.yaml and alert-rules/prometheus/*.yml, not copied here.
+step. A count of the values where a rule fires (segments below their accuracy threshold, versions
+trailing their best) compares at that rule's threshold and turns red at one. The rules are read from
+alert-rules/*.yaml and alert-rules/prometheus/*.yml, not copied here.
 Whether every query returns data is tests/e2e/test_dashboards.py's job.
 """
 
@@ -68,6 +70,7 @@ class Link:
     alert: str | None = None  # its twin in alert-rules/prometheus/ (or the alert of a fixed threshold)
     fixed: float | None = None  # a threshold by meaning, for counts: one alert firing, one failed notification
     applies: Callable[[str], bool] = lambda expr: True
+    counts: str | None = None  # a count of the values where this rule fires: the query compares at its threshold
 
     def threshold(self) -> Threshold:
         if self.rule is not None:
@@ -83,6 +86,20 @@ def _is_ratio(expr: str) -> bool:
     return "/" in expr
 
 
+def _compares_versions(expr: str) -> bool:
+    """A version against the others of its model: ``max by (model_id) (x) - on (model_id) group_right ...``."""
+    return "group_right" in expr or "group_left" in expr
+
+
+def _counts(expr: str) -> bool:
+    """How many series are beyond a threshold: ``count(... < 0.75)``, not the values themselves."""
+    return re.match(r"\s*count\b", expr) is not None
+
+
+def _value(expr: str) -> bool:
+    return not _compares_versions(expr) and not _counts(expr)
+
+
 LINKS = [
     Link("driftline_feature_drift", {"method": "psi"}, "feature_drift_strong", "DriftlineFeatureDriftStrong"),
     Link("driftline_feature_drift", {"method": "cusum.*"}, "feature_drift_detected", "DriftlineFeatureDriftDetected"),
@@ -90,9 +107,19 @@ LINKS = [
     Link("driftline_drift_detected", {}, "feature_drift_detected", "DriftlineFeatureDriftDetected"),
     Link("driftline_prediction_drift", {"method": "psi"}, "prediction_drift", "DriftlinePredictionDrift"),
     Link("driftline_multivariate_drift", {"method": "cusum_pca"}, "multivariate_drift", "DriftlineMultivariateDrift"),
-    Link("driftline_model_performance", {"metric": "roc_auc"}, "performance_low_auc", "DriftlinePerformanceLowAUC"),
+    Link("driftline_model_performance", {"metric": "roc_auc"}, "performance_low_auc", "DriftlinePerformanceLowAUC",
+         applies=_value),
     Link("driftline_model_performance", {"metric": "accuracy"}, "performance_low_accuracy",
-         "DriftlinePerformanceLowAccuracy"),
+         "DriftlinePerformanceLowAccuracy", applies=_value),
+    # how far a version trails the best of its model, and how many versions trail by more than the rule allows
+    Link("driftline_model_performance", {"metric": "accuracy"}, "version_accuracy_trails",
+         "DriftlineVersionAccuracyTrails", applies=lambda expr: _compares_versions(expr) and not _counts(expr)),
+    Link("driftline_model_performance", {"metric": "accuracy"}, fixed=1, counts="version_accuracy_trails",
+         applies=lambda expr: _compares_versions(expr) and _counts(expr)),
+    Link("driftline_segment_performance", {"metric": "accuracy"}, "segment_accuracy_low", "DriftlineSegmentAccuracyLow",
+         applies=_value),
+    Link("driftline_segment_performance", {"metric": "accuracy"}, fixed=1, counts="segment_accuracy_low",
+         applies=_counts),
     Link("driftline_estimated_performance", {"metric": "roc_auc|accuracy"}, "estimated_performance_low",
          "DriftlineEstimatedPerformanceLow"),
     Link("driftline_performance_estimate_error", {"metric": "roc_auc|accuracy"}, "performance_estimate_off",
@@ -380,6 +407,23 @@ def test_linked_rules_exist_and_their_prometheus_twins_fire_at_the_same_value():
     fail_on(problems, "links of dashboard thresholds to rules")
 
 
+def test_counts_compare_at_the_threshold_of_their_rule():
+    rules, problems, checked = driftline_rules(), [], 0
+    for _, _, target, where in queries():
+        expr = target.get("expr", "")
+        for name in {link.counts for link in links_of(expr) if link.counts}:
+            if name not in rules:
+                problems.append(f"{where}: counts where {name} fires, but alert-rules/*.yaml has no rule {name}")
+                continue
+            checked += 1
+            fire, op = driftline_threshold(rules[name]).fire, "<" if "below" in rules[name]["condition"] else ">"
+            comparisons = [(o, float(v)) for o, v in re.findall(r"(==|!=|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)", expr)]
+            if not comparisons or any(c != (op, fire) for c in comparisons):
+                problems.append(f"{where}: counts where {name} fires ({op} {fire}), but compares {comparisons}")
+    fail_on(problems, "counts of values beyond a rule's threshold")
+    assert checked, "no query counts values beyond a rule's threshold"
+
+
 def test_every_link_is_shown_somewhere():
     shown = {id(link) for _, _, target, _ in queries() for link in links_of(target.get("expr", ""))}
     unused = [f"{link.metric} {link.pinned} ({link.rule or link.alert})" for link in LINKS if id(link) not in shown]
@@ -398,6 +442,8 @@ FLEET_SHOWS = {
     "estimated performance": r"driftline_estimated_performance",
     "alerts firing by severity": r"sum by \(severity\) \(driftline_alerts_firing",
     "notifier health": r"driftline_notifications_total",
+    "segments below their threshold": r"count\(.*driftline_segment_performance",
+    "versions trailing their best": r"count\(.*group_right",
 }
 DETAIL_SHOWS = {
     "feature drift per feature": r"by \(feature\) \(driftline_feature_drift",
@@ -409,6 +455,10 @@ DETAIL_SHOWS = {
     "labels pending": r"driftline_labels_pending",
     "labels unmatched": r"driftline_labels_unmatched_total",
     "concept-drift detectors": r"driftline_drift_detected\{[^}]*feature=\"__error__\"",
+    "versions compared": r"group_right max by \(model_id, model_version\) \(driftline_model_performance\{[^}]*accuracy",
+    "realized performance per segment": r"by \(model_version, segment\) \(driftline_segment_performance",
+    "estimated performance per segment": r"by \(model_version, segment\) \(driftline_segment_estimated_performance",
+    "segment window size": r"by \(model_version, segment\) \(driftline_segment_window_events",
 }
 
 
