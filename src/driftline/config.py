@@ -94,6 +94,16 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     f"security_protocol {self.security_protocol} needs sasl_mechanism, "
                     "sasl_username and sasl_password"
                 )
+        # Settings the protocol would ignore are a mistake (credentials, a CA meant to be used), not a default.
+        ignored = [key for key in ("sasl_mechanism", "sasl_username", "sasl_password")
+                   if not self.security_protocol.startswith("SASL") and getattr(self, key) is not None]
+        ignored += [key for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+                    if not self.security_protocol.endswith("SSL") and getattr(self, key) is not None]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} would be ignored with security_protocol {self.security_protocol}; "
+                             "set the security_protocol that uses them")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile needs ssl_certfile (the client certificate it belongs to)")
         if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
             raise ValueError("heartbeat_interval_seconds must be at most a third of session_timeout_seconds")
 
@@ -101,10 +111,17 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """The TLS context of SSL and SASL_SSL, from the configured CA, certificate and key files."""
         if not self.security_protocol.endswith("SSL"):
             return None
-        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        try:
+            context = ssl.create_default_context(cafile=self.ssl_cafile)
+        except OSError as exc:  # ssl.SSLError too: not a PEM file
+            raise ConfigError(f"kafka.ssl_cafile: cannot load {self.ssl_cafile}: {_reason(exc)}") from None
         context.check_hostname = self.ssl_check_hostname
         if self.ssl_certfile:
-            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+            try:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+            except OSError as exc:
+                files = self.ssl_certfile + (f" and {self.ssl_keyfile}" if self.ssl_keyfile else "")
+                raise ConfigError(f"kafka.ssl_certfile: cannot load {files}: {_reason(exc)}") from None
         return context
 
     def aiokafka_options(self, client_suffix: str = "") -> dict[str, Any]:
@@ -339,6 +356,11 @@ def _members(annotation: Any) -> list[Any]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return [member for arg in args for member in _members(arg)]
     return [annotation]
+
+
+def _reason(exc: OSError) -> str:
+    """Why a file could not be used, without the path the message names already."""
+    return str(getattr(exc, "reason", None) or exc.strerror or exc)
 
 
 def _join(prefix: str, name: str) -> str:
