@@ -114,6 +114,10 @@ class Notifier:
         self.pipeline = NotificationPipeline(routing.receivers, log=self.nflog, on_outcome=on_outcome,
                                              retry=retry, sleep=sleep, clock=monotonic)
         self.outbox = Outbox(self.pipeline, clock=clock, sleep=sleep, on_done=self._done, pause=retry.max_delay)
+        # Secrets are read when a notification is sent (a rotated one is picked up), so one that cannot be
+        # read now does not stop the worker; but it must not go unnoticed until the first alert.
+        for problem in self.pipeline.unreadable_secrets():
+            log.error("%s; notifications to this receiver will fail until it can be read", problem)
         self._settled = False  # deliveries were reported since the last checkpoint
         self.state_table = CompactedTable(config.kafka, f"{self.topics.prefix}.notifier-state")
         self.silences = SilenceSet()

@@ -23,6 +23,7 @@ from typing import Any, Callable, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from driftline.alerting.group import Notification
 from driftline.alerting.receiver import Receiver
+from driftline.config import Secret
 from driftline.error import NotifyError, PermanentNotifyError, RetryableNotifyError
 from driftline.notify.settings import parse_settings, reveal, where_receiver
 from driftline.notify.stage import NotifyContext
@@ -60,6 +61,17 @@ class ReceiverChannel(Generic[S]):
     def reveal(self, key: str) -> str | None:
         """The secret of setting ``key``, read now; unreadable is a permanent error naming the key."""
         return reveal(self.receiver, key, getattr(self.settings, key))
+
+    def unreadable_secrets(self) -> list[str]:
+        """Why each secret setting cannot be read now (naming the variable or file, never a value)."""
+        problems = []
+        for key in self.settings.__struct_fields__:  # type: ignore[attr-defined]
+            if isinstance(getattr(self.settings, key), Secret):
+                try:
+                    self.reveal(key)
+                except NotifyError as exc:
+                    problems.append(str(exc))
+        return problems
 
 
 def status_error(where: str, status: int, detail: str, retry_after: str | None = None) -> NotifyError | None:

@@ -88,6 +88,11 @@ class NotificationPipeline:
         }
         self.stage = RoutingStage(self.chains)
 
+    def unreadable_secrets(self) -> list[str]:
+        """Every receiver secret that cannot be read now, one message each (never a value)."""
+        return [problem for channel in self.channels.values()
+                for problem in getattr(channel, "unreadable_secrets", lambda: [])()]
+
     async def send(self, notification: Notification, now: float,
                    repeat_interval: float = DEFAULT_REPEAT_INTERVAL) -> Notification | None:
         """Run one notification through its receiver's chain; raises NotifyError if it could not be sent."""
