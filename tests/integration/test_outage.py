@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 
 from driftline.alerting.model import AlertRecord, Severity, Status, fingerprint, rfc3339
 from driftline.alerting.routing import RoutingConfig
+from driftline.cli import main
 from driftline.config import Config
 from driftline.events.topic import TopicNames
 from driftline.notifier import Notifier
@@ -32,7 +36,7 @@ from tests.support.fakes.slack import HOOK, FakeSlack
 from tests.support.fakes.smtp import SmtpServer
 from tests.support.fakes.tls import ThrowawayCA
 from tests.support.fakes.webhook import FakeWebhookReceiver
-from tests.support.kafka import ApacheKafka, async_wait_until, create_topics, produce, wait_until
+from tests.support.kafka import REPO, ApacheKafka, async_wait_until, create_topics, produce, wait_until
 from tests.support.worker import WorkerProcess, worker_config
 
 pytestmark = pytest.mark.integration
@@ -339,3 +343,67 @@ async def produce_across_a_restart(kafka: ApacheKafka, topics: TopicNames, worke
         stop.set()
         await producer.stop()
     return sent
+
+
+# --- configuration that cannot be read ----------------------------------------------------------------
+
+RULES = str(REPO / "alert-rules")
+BAD_CONFIGS: list[tuple[str, str | None, str]] = [
+    # (name, driftline.yaml text (None: no such file), what stderr must say)
+    ("missing", None, "missing.yaml: cannot read: No such file or directory"),
+    ("yaml", "kafka: [\n", "yaml.yaml (line 2, column 1): invalid YAML"),
+    ("type", "kafka: {partitions: many}\n", "type.yaml: kafka.partitions: expected int, got str"),
+    ("unknown", "kafka: {bootstrap_server: x}\n", "unknown.yaml: kafka.bootstrap_server: unknown key"),
+    ("inline-secret", "kafka: {sasl_password: hunter2}\n",
+     "kafka.sasl_password: expected a secret reference, {env: NAME} or {file: PATH}"),
+    ("unset-secret", "kafka: {security_protocol: SASL_SSL, sasl_mechanism: PLAIN, sasl_username: u, "
+                     "sasl_password: {env: DRIFTLINE_TEST_UNSET}}\n",
+     "environment variable DRIFTLINE_TEST_UNSET is not set"),
+    ("secret-file", "kafka: {security_protocol: SASL_PLAINTEXT, sasl_mechanism: PLAIN, sasl_username: u, "
+                    "sasl_password: {file: /nonexistent/kafka-password}}\n",
+     "cannot read file /nonexistent/kafka-password: No such file or directory"),
+    ("ca-file", "kafka: {security_protocol: SSL, ssl_cafile: /nonexistent/ca.pem}\n",
+     "kafka.ssl_cafile: cannot load /nonexistent/ca.pem: No such file or directory"),
+    ("ca-not-pem", "kafka: {security_protocol: SSL, ssl_cafile: CONFIG}\n", "kafka.ssl_cafile: cannot load"),
+    ("ignored-tls", "kafka: {ssl_cafile: /etc/ssl/ca.pem}\n",
+     "ssl_cafile would be ignored with security_protocol PLAINTEXT"),
+    ("ignored-sasl", "kafka: {security_protocol: SSL, sasl_username: u, sasl_password: {env: P}}\n",
+     "sasl_username, sasl_password would be ignored with security_protocol SSL"),
+    ("rules", "alerting: {rules: /nonexistent/rules}\n", "alerting.rules: /nonexistent/rules does not exist"),
+    ("routing", f"alerting: {{rules: {RULES}, routing: /nonexistent/routing.yaml}}\n",
+     "/nonexistent/routing.yaml: cannot read: No such file or directory"),
+    ("receiver", f"alerting: {{rules: {RULES}, routing: ROUTING}}\n", "settings.token: expected a secret reference"),
+]
+
+
+@pytest.fixture
+def bad_configs(tmp_path: Any) -> dict[str, Any]:
+    """The files of BAD_CONFIGS, by name."""
+    routing = tmp_path / "inline-token-routing.yaml"
+    routing.write_text(yaml.safe_dump({"route": {"receiver": "chat"}, "receivers": [
+        {"name": "chat", "type": "slack", "settings": {"token": "xoxb-inline", "channel": "#x"}}]}))
+    paths = {}
+    for name, text, _ in BAD_CONFIGS:
+        path = paths[name] = tmp_path / f"{name}.yaml"
+        if text is not None:
+            path.write_text(text.replace("ROUTING", str(routing)).replace("CONFIG", str(path)))
+    return paths
+
+
+@pytest.mark.parametrize("name, message", [(name, message) for name, _, message in BAD_CONFIGS])
+def test_a_configuration_that_cannot_be_read_stops_the_worker_at_start_with_a_clear_message(
+        name, message, bad_configs, capsys, monkeypatch):
+    """Exit status 2 and one line naming the file or the key, before the worker starts."""
+    from driftline.app import DriftlineWorker
+
+    monkeypatch.setattr(DriftlineWorker, "run", lambda self, **_: pytest.fail(f"{name}: the worker started"))
+    assert main(["worker", "--config", str(bad_configs[name])]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_worker_process_exits_with_status_2_and_no_traceback(bad_configs, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "driftline", "worker", "--config", str(bad_configs["ca-file"])],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("driftline: kafka.ssl_cafile: cannot load")
+    assert "Traceback" not in done.stderr
