@@ -37,6 +37,7 @@ from driftline.metrics.instrument import NotifierInstruments, WorkerInstruments
 from driftline.notifier import Notifier
 from driftline.metrics.server import MetricsServer
 from driftline.monitor import MonitorRegistry
+from driftline.state.store import TOPIC_CONFIG as CHECKPOINT_TOPIC_CONFIG
 from driftline.state.store import CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,10 @@ async def ensure_topics(config: Config) -> None:
         if names.predictions in existing:
             [described] = await admin.describe_topics([names.predictions])
             partitions = len(described["partitions"]) or partitions
-        wanted = {name: "delete" for name in (*names.inputs, names.control, names.deadletter)}
-        wanted[names.checkpoints] = "compact"
-        new = [NewTopic(name, partitions, kafka.replication_factor, topic_configs={"cleanup.policy": policy})
-               for name, policy in wanted.items() if name not in existing]
+        wanted = {name: {"cleanup.policy": "delete"} for name in (*names.inputs, names.control, names.deadletter)}
+        wanted[names.checkpoints] = {"cleanup.policy": "compact", **CHECKPOINT_TOPIC_CONFIG}
+        new = [NewTopic(name, partitions, kafka.replication_factor, topic_configs=configs)
+               for name, configs in wanted.items() if name not in existing]
         for topic in new:
             try:
                 await admin.create_topics([topic])

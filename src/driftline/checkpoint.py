@@ -16,10 +16,13 @@ next offset of every input topic that the in-memory state expects, and:
 A checkpoint of partition ``p``, in order:
 
 1. take the processing lock, so no micro-batch is half applied;
-2. flush the producer, so that every dead letter and alert record of the batches the
+2. snapshot (encode) the models of ``p`` that changed since the last checkpoint, and the
+   offsets; release the lock — the stream goes on while the rest happens in the background;
+3. flush the producer, so that every dead letter and alert record of the batches the
    state reflects is in Kafka before a checkpoint says they were processed;
-3. snapshot the models of ``p`` that changed since the last checkpoint, and the offsets;
-4. write them and the commit (:class:`~driftline.state.store.CheckpointStore`), acks=all.
+4. write the states and the commit (:class:`~driftline.state.store.CheckpointStore`), acks=all.
+
+A checkpoint waits for the previous one's write; revocation and stop wait for theirs.
 
 The processing lock is the one the :class:`~driftline.events.processor.EventProcessor`
 holds for each micro-batch; rule evaluation on the timer takes it too.
@@ -39,6 +42,7 @@ from driftline.evaluation import RuleEvaluation
 from driftline.events.processor import InputRecord
 from driftline.metrics.instrument import WorkerInstruments
 from driftline.monitor import MonitorRegistry
+from driftline.state.codec import encode_snapshot
 from driftline.state.store import Checkpoint, CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,7 @@ class Checkpointer:
         self._events_since = 0
         self._last = clock()
         self._topic_ready = False
+        self._writing: asyncio.Task[None] | None = None  # the checkpoint being written
 
     # -- the hot path ---------------------------------------------------------------------------
 
@@ -127,8 +132,13 @@ class Checkpointer:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    async def checkpoint_locked(self, partitions: Iterable[int] | None = None) -> None:
-        """Checkpoint ``partitions`` (default: every owned one) that changed; the lock must be held."""
+    async def checkpoint_locked(self, partitions: Iterable[int] | None = None, wait: bool = False) -> None:
+        """Checkpoint ``partitions`` (default: every owned one) that changed; the lock must be held.
+
+        The snapshot is taken (and encoded) now, under the lock; it is written in the background
+        while the stream goes on, unless ``wait``. One write at a time, in order.
+        """
+        await self.settle()
         self._events_since, self._last = 0, self.clock()
         wanted = [self.partitions[p] for p in (self.partitions if partitions is None else partitions)
                   if p in self.partitions and self.partitions[p].owned]
@@ -138,25 +148,48 @@ class Checkpointer:
         if not due:
             return
         started = time.perf_counter()
-        await self.flush()  # 2. dead letters and alert records first
-        for owned in due:
+        snapshots = []
+        for owned in due:  # 3. the changed models and the offsets, as they are now
             models = self._models(owned.partition)
-            changed = {m: self.model_state(m) for m in models if m in dirty or owned.checkpoint is None
-                       or m not in owned.checkpoint.models}
+            changed = {m: encode_snapshot(self.store.kind, self.model_state(m)) for m in models
+                       if m in dirty or owned.checkpoint is None or m not in owned.checkpoint.models}
             dropped = set(owned.checkpoint.models) - set(models) if owned.checkpoint is not None else set()
-            offsets, owned.advanced = dict(owned.offsets), False
+            snapshots.append((owned, dict(owned.offsets), changed, dropped))
+            owned.advanced = False
             dirty.difference_update(changed)
-            try:
+        self._writing = asyncio.create_task(self._write(snapshots, started))
+        if wait:
+            await self.settle(raise_errors=True)
+
+    async def _write(self, snapshots: list[tuple[OwnedPartition, dict[str, int], dict[str, bytes], set[str]]],
+                     started: float) -> None:
+        await self.flush()  # 2. dead letters and alert records of the covered input first
+        for i, (owned, offsets, changed, dropped) in enumerate(snapshots):
+            try:  # 4. model records, then the commit, acks=all
                 owned.checkpoint = await self.store.write(owned.partition, owned.generation, offsets, changed,
                                                           dropped, owned.checkpoint, owned.garbage)
             except BaseException:
-                dirty.update(changed)  # written next time
-                owned.advanced = True
+                for later, _, unwritten, _ in snapshots[i:]:  # written next time
+                    self.monitors.dirty.update(m for m in unwritten if m in self.monitors.partitions)
+                    later.advanced = True
                 raise
             owned.garbage = []
             self.instruments.checkpoints.inc()
         self.instruments.checkpoint_seconds.observe(time.perf_counter() - started)
-        log.debug("checkpointed partitions %s", [o.partition for o in due])
+        log.debug("checkpointed partitions %s", [owned.partition for owned, *_ in snapshots])
+
+    async def settle(self, raise_errors: bool = False) -> None:
+        """Wait for the checkpoint being written, if any; a failed one is logged (its models are
+        written with the next) unless ``raise_errors``."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        try:
+            await writing
+        except Exception:
+            if raise_errors:
+                raise
+            log.exception("writing a checkpoint failed; the next one writes its models again")
 
     def _models(self, partition: int) -> list[str]:
         return self.monitors.models_on([partition])
@@ -183,7 +216,7 @@ class Checkpointer:
         """Checkpoint the revoked partitions and park them: their state stays in memory, unused,
         until the next assignment says whether it is still ours."""
         async with self.lock:
-            await self.checkpoint_locked(partitions)
+            await self.checkpoint_locked(partitions, wait=True)
             for p in partitions:
                 if p in self.partitions:
                     self.partitions[p].owned = False
@@ -196,6 +229,7 @@ class Checkpointer:
         (nobody else can have owned it in between); otherwise it is dropped and restored.
         """
         async with self.lock:
+            await self.settle()
             if not self._topic_ready:
                 await self.store.ensure_topic()
                 self._topic_ready = True
@@ -236,5 +270,5 @@ class Checkpointer:
     async def close(self) -> None:
         """A last checkpoint of everything owned (on a graceful stop)."""
         async with self.lock:
-            await self.checkpoint_locked()
+            await self.checkpoint_locked(wait=True)
         await self.store.close()

@@ -42,6 +42,10 @@ from driftline.state.table import MAX_RECORD_BYTES, CompactedTable
 log = logging.getLogger(__name__)
 
 COMMIT = "checkpoint-commit"
+# Compaction only cleans closed segments: with the broker's default (1 GiB or 7 days) a checkpoint
+# topic's active segment would hold every checkpoint ever written, and a restore would read it all.
+TOPIC_CONFIG = {"segment.ms": str(10 * 60 * 1000), "segment.bytes": str(64 * 1024 * 1024),
+                "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": str(60 * 60 * 1000)}
 
 
 class Location(msgspec.Struct, array_like=True, frozen=True):
@@ -148,7 +152,7 @@ class CheckpointStore:
         self._partitions: int | None = None  # of the checkpoint topic, as the broker has it
 
     async def ensure_topic(self) -> None:
-        await self.table.ensure_topic(compact=True)
+        await self.table.ensure_topic(compact=True, configs=TOPIC_CONFIG)
 
     async def load(self, partition: int) -> Restored:
         """The newest checkpoint of input ``partition``; raises StateError if it cannot be used."""
@@ -162,9 +166,10 @@ class CheckpointStore:
         return partition % self._partitions
 
     async def write(self, partition: int, generation: int, offsets: Mapping[str, int],
-                    changed: Mapping[str, Any], dropped: set[str] = frozenset(),  # type: ignore[assignment]
+                    changed: Mapping[str, bytes], dropped: set[str] = frozenset(),  # type: ignore[assignment]
                     previous: Checkpoint | None = None, garbage: list[bytes] = ()) -> Checkpoint:  # type: ignore[assignment]
-        """Write the states of the ``changed`` models (model_id -> state) and a commit; see the module doc."""
+        """Write the ``changed`` models' states (model_id -> a snapshot of :attr:`kind`, see
+        :func:`~driftline.state.codec.encode_snapshot`) and a commit; see the module doc."""
         if previous is not None:
             moved_back = {t: (previous.offsets[t], o) for t, o in offsets.items()
                           if t in previous.offsets and o < previous.offsets[t]}
@@ -175,8 +180,8 @@ class CheckpointStore:
         superseded: list[bytes] = []
         records: list[tuple[bytes, bytes | None]] = []
         # 1. the changed models' states, under keys no earlier checkpoint used
-        for model_id, state in changed.items():
-            parts = split(encode_snapshot(self.kind, state))
+        for model_id, snapshot in changed.items():
+            parts = split(snapshot)
             if model_id in models:
                 superseded.extend(models[model_id].keys(partition, model_id))
             models[model_id] = Location(generation, seq, len(parts))

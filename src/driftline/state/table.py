@@ -39,14 +39,15 @@ class CompactedTable:
         self.partitions = partitions
         self._producer: AIOKafkaProducer | None = None
 
-    async def ensure_topic(self, compact: bool = True) -> None:
-        """Create the topic (compacted, unless ``compact`` is false) if it does not exist yet."""
+    async def ensure_topic(self, compact: bool = True, configs: dict[str, str] | None = None) -> None:
+        """Create the topic (compacted, unless ``compact`` is false; more topic ``configs``) if it
+        does not exist yet."""
         admin = AIOKafkaAdminClient(**self.kafka.aiokafka_options("-admin"))
         await admin.start()
         try:
             await admin.create_topics([NewTopic(
                 self.topic, num_partitions=self.partitions, replication_factor=self.kafka.replication_factor,
-                topic_configs={"cleanup.policy": "compact" if compact else "delete"},
+                topic_configs={"cleanup.policy": "compact" if compact else "delete", **(configs or {})},
             )])
         except TopicAlreadyExistsError:
             pass

@@ -7,6 +7,7 @@ import pytest
 
 from driftline.config import KafkaConfig
 from driftline.error import StateError
+from driftline.state.codec import encode_snapshot
 from driftline.state.store import CheckpointStore, commit_key, model_key, split
 
 
@@ -49,8 +50,8 @@ def store(topic: MemoryTopic | None = None) -> CheckpointStore:
     return s
 
 
-def state(n: float) -> dict:
-    return {"count": n, "hist": np.arange(4, dtype=np.int64) * int(n)}
+def state(n: float) -> bytes:
+    return encode_snapshot("model", {"count": n, "hist": np.arange(4, dtype=np.int64) * int(n)})
 
 
 async def test_a_written_checkpoint_reads_back_with_its_offsets():
@@ -110,10 +111,10 @@ async def test_offsets_never_move_back():
 
 async def test_a_large_state_is_split_into_records_under_the_size_limit():
     s = store()
-    big = {"values": np.arange(400_000, dtype=np.float64)}  # 3.2 MB
-    written = await s.write(0, 1, {"in": 1}, {"a": big})
+    big = np.arange(400_000, dtype=np.float64)  # 3.2 MB
+    written = await s.write(0, 1, {"in": 1}, {"a": encode_snapshot("model", {"values": big})})
     assert written.models["a"].parts == 4
-    assert np.array_equal((await s.load(0)).models["a"]["values"], big["values"])
+    assert np.array_equal((await s.load(0)).models["a"]["values"], big)
     assert split(b"") == [b""] and split(b"abcde", 2) == [b"ab", b"cd", b"e"]
 
 
