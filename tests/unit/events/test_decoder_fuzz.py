@@ -168,3 +168,17 @@ def test_keys_that_are_not_utf8_are_rejected_not_raised(raw: bytes, events: int)
     out = DECODERS[EventKind.PREDICTION].decode(raw, NOW)
     check(out, raw, EventKind.PREDICTION)
     assert len(out.events) == events and len(out.rejected) == 1
+
+
+class _Untouchable:
+    def decode(self, raw: bytes) -> Any:
+        raise AssertionError("parsed a message over the size limit")
+
+
+@FUZZ
+@given(raw=st.binary(min_size=65, max_size=400) | json_values.map(dumps).filter(lambda raw: len(raw) > 64), kind=kinds)
+def test_the_size_limit_is_enforced_before_any_parsing(raw: bytes, kind: EventKind) -> None:
+    decoder = EventDecoder(kind, LimitsConfig(max_message_bytes=64))
+    decoder._single = decoder._batch = decoder._elements = decoder._raw_list = _Untouchable()  # type: ignore[assignment]
+    [rejection] = decoder.decode(raw, NOW).rejected
+    assert rejection.reason is Reason.TOO_LARGE and rejection.raw == raw
