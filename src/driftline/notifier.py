@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any, Callable
 
@@ -110,7 +111,9 @@ class Notifier:
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.nflog = TopicNotificationLog(CompactedTable(config.kafka, f"{self.topics.prefix}.notification-log"))
-        retry = retry or RetryPolicy()
+        # A retryable error is retried until the receiver is back (backoff up to max_delay): the outbox keeps
+        # the receiver's later notifications behind it, and `failure` counts only what failed for good.
+        retry = retry or RetryPolicy(max_elapsed=math.inf)
         self.pipeline = NotificationPipeline(routing.receivers, log=self.nflog, on_outcome=on_outcome,
                                              retry=retry, sleep=sleep, clock=monotonic)
         self.outbox = Outbox(self.pipeline, clock=clock, sleep=sleep, on_done=self._done, pause=retry.max_delay)
