@@ -87,6 +87,7 @@ class SmtpServer:
         self.hanging = 0  # DATA commands waiting for release()
         self.released = threading.Event()
         self.outage_reply: str | None = None
+        self._running = False
         kwargs: dict[str, Any] = {}
         if tls is not None:
             kwargs.update(tls_context=tls.server_context(), require_starttls=True)
@@ -94,6 +95,7 @@ class SmtpServer:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
         self._kwargs = kwargs
         self.controller = _Controller(_Handler(self), hostname="127.0.0.1", port=0, **kwargs)
+        self._port = 0  # the port the OS chose, kept for a restart after an outage
 
     @property
     def host(self) -> str:
