@@ -242,13 +242,6 @@ def counted_events(worker: WorkerProcess) -> int:
     return int(sum(value for (name, _), value in worker.metrics().items() if name == "driftline_events_total"))
 
 
-CHECKPOINT_CRASH = (
-    "the first checkpoint write, if it falls while the broker is away, crashes the faust app: "
-    "CompactedTable.put_many starts its producer then, aiokafka raises KafkaConnectionError('Unable to "
-    "bootstrap'), checkpoint.py on_timer lets it escape, faust marks the App crashed; the worker stops "
-    "consuming and then does not stop on SIGTERM")
-
-
 def checkpoints_written(worker: WorkerProcess) -> int:
     return int(worker.value("driftline_checkpoints_total") or 0)
 
@@ -272,8 +265,7 @@ def restartable_kafka(kafka_kind: str) -> Iterator[ApacheKafka]:
     # checkpoints every second; restart once one was written (a later one falls in the outage)
     pytest.param({"interval_seconds": 1.0}, "checkpointed", id="checkpoints"),
     # the first checkpoint falls in the outage: restart before it (the restart lasts longer than 5 s)
-    pytest.param({"interval_seconds": 5.0}, "before-first-checkpoint", id="first-checkpoint-in-outage",
-                 marks=pytest.mark.xfail(strict=True, reason=CHECKPOINT_CRASH)),
+    pytest.param({"interval_seconds": 5.0}, "before-first-checkpoint", id="first-checkpoint-in-outage"),
 ])
 def test_a_broker_restart_under_a_running_worker_loses_and_doubles_no_event(
         checkpoint, restart_when, restartable_kafka, prefix, tmp_path):

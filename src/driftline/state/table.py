@@ -108,9 +108,14 @@ class CompactedTable:
         if not records:
             return
         if self._producer is None:
-            self._producer = AIOKafkaProducer(**self.kafka.aiokafka_options("-state"), acks="all",
-                                              max_request_size=MAX_RECORD_BYTES + 64 * 1024)
-            await self._producer.start()
+            producer = AIOKafkaProducer(**self.kafka.aiokafka_options("-state"), acks="all",
+                                        max_request_size=MAX_RECORD_BYTES + 64 * 1024)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()  # not kept: the next call starts a new one (the broker may be back)
+                raise
+            self._producer = producer
         deliveries = [await self._producer.send(self.topic, key=key, value=value, partition=partition)
                       for key, value in records]
         await asyncio.gather(*deliveries)
