@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,14 +19,14 @@ import mode
 from faust.tables import TableManager
 from faust.types import TP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from driftline.alerting.ruleset import RuleSet
 from driftline.checkpoint import Checkpointer
 from driftline.config import Config, KafkaConfig
 from driftline.drift import VersionDrift
-from driftline.error import ConfigError
+from driftline.error import BrokerError, ConfigError
 from driftline.evaluation import RuleEvaluation
 from driftline.events.agent import TopicSink, raw_topic, register_agents
 from driftline.events.processor import EventProcessor
@@ -152,6 +153,39 @@ class NotifierService(mode.Service):
                 self._task.cancel()
 
 
+async def connected_admin(kafka: KafkaConfig) -> AIOKafkaAdminClient:
+    """An admin client of the brokers, waiting up to ``kafka.connect_timeout_seconds`` for them to
+    answer; raises BrokerError with the reason (unreachable, or refused credentials) otherwise."""
+    deadline = time.monotonic() + kafka.connect_timeout_seconds
+    servers = ",".join(kafka.servers)
+    while True:
+        admin = AIOKafkaAdminClient(**kafka.aiokafka_options("-admin"))
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError as exc:
+            await admin.close()
+            if time.monotonic() > deadline:
+                raise BrokerError(f"kafka: cannot reach {servers} within {kafka.connect_timeout_seconds:g} s "
+                                  f"(kafka.connect_timeout_seconds): {exc}") from None
+            log.warning("waiting for Kafka at %s: %s", servers, exc)
+            await asyncio.sleep(1.0)
+        except KafkaError as exc:  # authentication and authorization failures: waiting changes nothing
+            await admin.close()
+            raise BrokerError(f"kafka: {servers} refused driftline ({kafka.security_protocol}): {exc}") from None
+
+
+def metrics_address_free(host: str, port: int) -> None:
+    """Raise ConfigError when /metrics could not listen on ``host:port`` (checked before faust starts)."""
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 async def ensure_topics(config: Config) -> None:
     """Create the input, control, dead-letter and checkpoint topics that do not exist yet.
 
@@ -162,8 +196,7 @@ async def ensure_topics(config: Config) -> None:
     """
     kafka = config.kafka
     names = TopicNames(kafka.topic_prefix)
-    admin = AIOKafkaAdminClient(**kafka.aiokafka_options("-admin"))
-    await admin.start()
+    admin = await connected_admin(kafka)
     try:
         existing = set(await admin.list_topics())
         partitions = kafka.partitions
@@ -365,6 +398,7 @@ class DriftlineWorker:
             self.app, *services, loglevel=loglevel, quiet=True,
             redirect_stdouts=False, logging_config=logging_config(loglevel),
         )
+        metrics_address_free(self.config.metrics.host, self.config.metrics.port)
         with ThreadPoolExecutor(max_workers=1) as thread:  # its own event loop; faust's is not running yet
             thread.submit(asyncio.run, ensure_topics(self.config)).result()
         log.info("driftline worker: group %s, topics %s.*, brokers %s, metrics on %s",

@@ -86,6 +86,8 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # faust's defaults (60 s session) make a worker wait ~30 s to join its group; see DESIGN.md §6.
     session_timeout_seconds: Annotated[float, msgspec.Meta(ge=1)] = 6.0
     heartbeat_interval_seconds: _Positive = 0.5
+    # At start, a worker waits this long for the brokers to answer, then stops with an error.
+    connect_timeout_seconds: _Positive = 60.0
 
     def __post_init__(self) -> None:
         if self.security_protocol.startswith("SASL"):
@@ -188,6 +190,8 @@ class MonitoringConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Bounds on what is monitored, which bound the metrics' label cardinality too."""
 
     max_models: _PositiveInt = 1000
+    # Versions of one model monitored at once; events of more versions are dead-lettered (model_limit).
+    max_versions_per_model: _PositiveInt = 20
     max_features_per_model: _PositiveInt = 200
     max_categories: _PositiveInt = 50
 

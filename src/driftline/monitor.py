@@ -284,6 +284,9 @@ class MonitorRegistry:
         monitor = self._monitors.get((model_id, model_version))
         if monitor is None:
             versions = self._admit(model_id)
+            if len(versions) >= self.config.max_versions_per_model:
+                raise ModelLimitError(f"model {model_id} has {len(versions)} versions already "
+                                      "(monitoring.max_versions_per_model)")
             monitor = self._monitors[(model_id, model_version)] = Monitor(
                 model_id, model_version, self.config, self.quality, self.drift)
             versions.append(monitor)

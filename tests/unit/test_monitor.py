@@ -170,3 +170,11 @@ def test_a_full_calibration_backlog_counts_what_drift_did_not_see():
     for _ in range(4):
         drift.update({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]}, None, None)
     assert (drift.backlog_events, drift.dropped_events) == (14, 8)  # 32 = 10 reference + 14 waiting + 8 dropped
+
+
+def test_versions_of_one_model_are_bounded_too():
+    registry = MonitorRegistry(MonitoringConfig(max_versions_per_model=2))
+    registry.get("m", "v1"), registry.get("m", "v2"), registry.get("other", "v1")
+    with pytest.raises(ModelLimitError, match="max_versions_per_model"):
+        registry.get("m", "v3")
+    assert registry.get("m", "v1") is registry.versions("m")[0] and len(registry) == 3
