@@ -187,7 +187,7 @@ def metrics_address_free(host: str, port: int) -> None:
 
 
 async def ensure_topics(config: Config) -> None:
-    """Create the input, control, dead-letter and checkpoint topics that do not exist yet.
+    """Create the input, control, dead-letter, checkpoint and alert topics that do not exist yet.
 
     Before the consumer joins its group, so that it is assigned every input partition at once
     (a topic created later is noticed only at the next metadata refresh). The control topic gets
@@ -207,6 +207,8 @@ async def ensure_topics(config: Config) -> None:
         wanted[names.checkpoints] = {"cleanup.policy": "compact", **CHECKPOINT_TOPIC_CONFIG}
         new = [NewTopic(name, partitions, kafka.replication_factor, topic_configs=configs)
                for name, configs in wanted.items() if name not in existing]
+        if names.alerts not in existing:  # one partition: one notifier reads the alerts in order
+            new.append(NewTopic(names.alerts, 1, kafka.replication_factor, topic_configs={"cleanup.policy": "delete"}))
         for topic in new:
             try:
                 await admin.create_topics([topic])
