@@ -558,13 +558,15 @@ def plot_sweep(sweep: list[dict[str, Any]], path: Path, title: str) -> None:
 
     points = [r for r in sweep if "raw" in r and "driftline" in r]
     features = [r["spec"]["features"] for r in points]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.4))
     for role, label, style in (("raw", "1 raw aiokafka + decode (limit)", "o--"),
                                ("driftline", "3 driftline worker, all estimators", "s-")):
         rates = [rate(r[role]) for r in points]
         left.plot(features, rates, style, label=label)
-        right.plot(features, [x * f for x, f in zip(rates, features)], style, label=label)
-    for ax, ylabel in ((left, "events / s"), (right, "feature values / s")):
+        middle.plot(features, [x * f for x, f in zip(rates, features)], style, label=label)
+        right.plot(features, [cpu_per_million(r[role]) for r in points], style, label=label)
+    for ax, ylabel in ((left, "events / s"), (middle, "feature values / s"),
+                       (right, "CPU µs per event (less is better)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(features)
@@ -622,6 +624,7 @@ def main() -> int:
     parser.add_argument("--sweep-events", type=int, default=None,
                         help="prediction events per sweep point (default 150,000; 60,000 with --quick)")
     parser.add_argument("--plot", type=Path, default=REPO / "docs/img/performance-throughput.png")
+    parser.add_argument("--results", type=Path, default=None, help="also write every result as JSON here")
     parser.add_argument("--profile", type=Path, default=None,
                         help="cProfile the driftline worker's measured spans into FILE.batched and FILE.single")
     parser.add_argument("--seed", type=int, default=7)
@@ -670,6 +673,8 @@ def main() -> int:
                                       models=args.sweep_models, features=features, events=args.sweep_events,
                                       roles=("raw", "driftline")))
                 failed |= bool(points[-1].get("failed"))
+            if args.results is not None:
+                args.results.write_text(json.dumps({"runs": runs, "sweep": points}, indent=1))
             if points:
                 print("\nSWEEP (batched): features per event -> events/s")
                 print(f"  {'features':>8} {'bytes/event':>11} {'raw ev/s':>11} {'driftline ev/s':>15} {'ratio':>7} "
