@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
 from typing import Sequence
 
-from driftline import __version__
-from driftline.config import Config
-from driftline.error import DriftlineError
+# numpy's BLAS would start a second thread that spins after each small matrix product (the PCA
+# detector) and costs CPU for nothing on the hot path; set before numpy is first imported.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+from driftline import __version__  # noqa: E402
+from driftline.config import Config  # noqa: E402
+from driftline.error import DriftlineError  # noqa: E402
 
 log = logging.getLogger("driftline.cli")
 
