@@ -42,9 +42,10 @@ should be repeated when a figure looks disturbed.
 
 ``--sweep`` repeats raw and driftline on batched messages for several numbers of
 features per event (``--sweep-models`` models, ``--sweep-events`` events each) and plots
-events/s and feature values/s against features per event (``--plot``, a PNG;
-docs/img/performance-throughput.png by default). ``--profile FILE`` writes a cProfile of
-the driftline worker's measured span (FILE.batched, FILE.single) and prints its top.
+events/s, feature values/s and CPU per event against features per event (``--plot``, a
+PNG; docs/img/performance-throughput.png by default, a temporary file with ``--quick``).
+``--profile FILE`` writes a cProfile of the driftline worker's measured span (FILE.batched,
+FILE.single) and prints its top; ``--results FILE`` keeps every figure as JSON.
 ``--quick`` (about two minutes) uses fewer models, events and sweep points.
 
 Exit status 1 if a consumer did not finish (its log is printed).
@@ -618,12 +619,14 @@ def main() -> int:
                              "moment of load elsewhere on the machine shows)")
     parser.add_argument("--partitions", type=int, default=2, help="partitions of the input topics (default 2)")
     parser.add_argument("--sweep", default=None,
-                        help="features per event for the plot (default 2,5,10,20,50,100; 5,20,50 with --quick; "
+                        help="features per event for the plot (default 2,5,10,20,50,100; 5,20 with --quick; "
                              "'' for none)")
     parser.add_argument("--sweep-models", type=int, default=2, help="models in the sweep (default 2)")
     parser.add_argument("--sweep-events", type=int, default=None,
                         help="prediction events per sweep point (default 150,000; 60,000 with --quick)")
-    parser.add_argument("--plot", type=Path, default=REPO / "docs/img/performance-throughput.png")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="the sweep's PNG (default docs/img/performance-throughput.png; with --quick a file in "
+                             "the temporary directory, so that a quick run never replaces the documented figure)")
     parser.add_argument("--results", type=Path, default=None, help="also write every result as JSON here")
     parser.add_argument("--profile", type=Path, default=None,
                         help="cProfile the driftline worker's measured spans into FILE.batched and FILE.single")
@@ -641,7 +644,10 @@ def main() -> int:
     args.events = args.events or (150_000 if q else 400_000)
     args.single_events = args.single_events or (30_000 if q else 60_000)
     args.sweep_events = args.sweep_events or (60_000 if q else 150_000)
-    sweep = [int(x) for x in (args.sweep if args.sweep is not None else "5,20,50" if q else "2,5,10,20,50,100")
+    if args.plot is None:
+        args.plot = (Path(tempfile.gettempdir()) / "driftline-throughput-quick.png" if q
+                     else REPO / "docs/img/performance-throughput.png")
+    sweep = [int(x) for x in (args.sweep if args.sweep is not None else "5,20" if q else "2,5,10,20,50,100")
              .split(",") if x.strip()]
     started = time.monotonic()
     print(f"broker: {args.kafka}; host CPUs: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}; "
