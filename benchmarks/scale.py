@@ -47,6 +47,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")  # as `driftline worker` runs (driftline.cli), before numpy loads
 
 import msgspec  # noqa: E402
 import numpy as np  # noqa: E402

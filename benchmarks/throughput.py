@@ -444,6 +444,9 @@ def run_consumer(role: str, spec: dict[str, Any], workdir: Path, timeout: float,
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if spec.get("blas_threads"):
             env["OPENBLAS_NUM_THREADS"] = str(spec["blas_threads"])
+        elif role == "driftline":  # as `driftline worker` runs (driftline.cli): one BLAS thread
+            for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                env.setdefault(variable, "1")
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=workdir, env=env)
     deadline = time.monotonic() + timeout
     try:
@@ -612,7 +615,8 @@ def main() -> int:
                         help="worker.batch_max_wait_seconds of the faust and driftline consumers (default 0.05, "
                              "the configuration's default)")
     parser.add_argument("--blas-threads", type=int, default=None,
-                        help="OPENBLAS_NUM_THREADS for the consumers (default: unset, numpy's default of one per CPU)")
+                        help="OPENBLAS_NUM_THREADS for every consumer (default: 1 for the driftline worker, as "
+                             "`driftline worker` sets it; numpy's default, one per CPU, for the others)")
     parser.add_argument("--modes", default="batched,single", help="which data sets (default batched,single)")
     parser.add_argument("--raw-repeats", type=int, default=3,
                         help="runs of the raw consumer, the best counts as the limit (default 3: it is short, so a "
@@ -652,7 +656,8 @@ def main() -> int:
     started = time.monotonic()
     print(f"broker: {args.kafka}; host CPUs: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}; "
           f"partitions {args.partitions}; drift.warmup_events {args.warmup}; label share {args.label_share}; "
-          f"worker.batch_max_wait_seconds {args.batch_wait}; OPENBLAS_NUM_THREADS {args.blas_threads or 'unset'}")
+          f"worker.batch_max_wait_seconds {args.batch_wait}; OPENBLAS_NUM_THREADS "
+          f"{args.blas_threads or '1 for the worker (as the CLI), unset for the baselines'}")
     if args.kafka == "apache":
         from tests.support.kafka import ApacheKafka
         broker: Any = ApacheKafka().start()
