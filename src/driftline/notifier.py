@@ -76,6 +76,7 @@ class TopicNotificationLog(InMemoryNotificationLog):
         super().__init__()
         self.table = table
         self._pending: dict[bytes, bytes] = {}
+        self._flushing = asyncio.Lock()  # flushes in order: a key's newer entry is never overtaken
 
     async def load(self) -> None:
         for raw in (await self.table.load()).values():
@@ -86,8 +87,9 @@ class TopicNotificationLog(InMemoryNotificationLog):
         self._pending[LogEntry.log_key(entry.receiver, entry.group_key)] = entry.encode()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        await self.table.put_many(list(pending.items()))
+        async with self._flushing:
+            pending, self._pending = self._pending, {}
+            await self.table.put_many(list(pending.items()))
 
 
 class NotifierOffset(msgspec.Struct):
@@ -117,6 +119,7 @@ class Notifier:
         self.pipeline = NotificationPipeline(routing.receivers, log=self.nflog, on_outcome=on_outcome,
                                              retry=retry, sleep=sleep, clock=monotonic)
         self.outbox = Outbox(self.pipeline, clock=clock, sleep=sleep, on_done=self._done, pause=retry.max_delay)
+        self._log_flushes: set[asyncio.Task[None]] = set()
         # Secrets are read when a notification is sent (a rotated one is picked up), so one that cannot be
         # read now does not stop the worker; but it must not go unnoticed until the first alert.
         for problem in self.pipeline.unreadable_secrets():
@@ -221,7 +224,18 @@ class Notifier:
             self.dispatcher.delivery_failed(delivery.notification, self.clock())
         elif delivery.sent is not None:
             self.delivered += 1
+            # Log it now, not at the next step: a notifier that dies between a delivery and its log
+            # entry sends it again after a failover; that window is now one write, not a tick.
+            task = asyncio.get_running_loop().create_task(self._flush_log())
+            self._log_flushes.add(task)
+            task.add_done_callback(self._log_flushes.discard)
         self._settled = True
+
+    async def _flush_log(self) -> None:
+        try:
+            await self.nflog.flush()
+        except Exception:  # the next step flushes again
+            log.warning("notifier: writing the notification log failed; retried at the next step", exc_info=True)
 
     def _repeat_interval(self, notification: Notification) -> float:
         route = self.routing.route.find(notification.route_id)
