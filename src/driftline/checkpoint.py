@@ -120,7 +120,7 @@ class Checkpointer:
         self._events_since += events
 
     async def maybe_checkpoint(self) -> None:
-        """Checkpoint if ``interval_events`` messages or ``interval_seconds`` passed (lock held)."""
+        """Checkpoint if ``interval_events`` events or ``interval_seconds`` passed (lock held)."""
         if self._events_since >= self.config.interval_events or self.clock() - self._last >= self.config.interval_seconds:
             await self.checkpoint_locked()
 
