@@ -143,14 +143,17 @@ class Checkpointer:
         wanted = [self.partitions[p] for p in (self.partitions if partitions is None else partitions)
                   if p in self.partitions and self.partitions[p].owned]
         dirty = self.monitors.dirty
+        by_partition: dict[int, list[str]] = {}  # one pass over the models, not one per partition
+        for model_id, partition in self.monitors.partitions.items():
+            by_partition.setdefault(partition, []).append(model_id)
         due = [owned for owned in wanted if owned.advanced or owned.checkpoint is None
-               or any(m in dirty for m in self._models(owned.partition))]
+               or any(m in dirty for m in by_partition.get(owned.partition, ()))]
         if not due:
             return
         started = time.perf_counter()
         snapshots = []
         for owned in due:  # 3. the changed models and the offsets, as they are now
-            models = self._models(owned.partition)
+            models = by_partition.get(owned.partition, [])
             changed = {m: encode_snapshot(self.store.kind, self.model_state(m)) for m in models
                        if m in dirty or owned.checkpoint is None or m not in owned.checkpoint.models}
             dropped = set(owned.checkpoint.models) - set(models) if owned.checkpoint is not None else set()
